@@ -1,0 +1,180 @@
+"""The boundary between koji-adjutant and a container engine.
+
+Task handlers and the buildroot engine describe containers with these typed
+values and drive them through ContainerManager; only container/podman.py
+knows podman. Keeping the boundary this narrow is what lets the tests of the
+buildroot logic swap the engine out, and what keeps the mount contract in
+one place (see docs/adr/0001-container-boundary.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import ContainerSpecError
+
+#: Labels every container of koji-adjutant carries, so orphans can be found.
+LABEL_WORKER = "io.koji-adjutant.worker"
+LABEL_TASK = "io.koji-adjutant.task"
+LABEL_PURPOSE = "io.koji-adjutant.purpose"
+LABEL_BROOT = "io.koji-adjutant.brootid"
+
+
+class Stream(str, enum.Enum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+#: Receives output while a container runs: (stream, chunk of bytes).
+LogSink = Callable[[Stream, bytes], None]
+
+
+class PullPolicy(str, enum.Enum):
+    ALWAYS = "always"
+    IF_NOT_PRESENT = "if-not-present"
+    NEVER = "never"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount. Read-only unless it is explicitly made writable."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+    def validate(self) -> None:
+        if not Path(self.source).is_absolute():
+            raise ContainerSpecError(f"mount source {self.source} is not an absolute path",
+                                     hint="use absolute host paths in mounts")
+        if not Path(self.source).exists():
+            raise ContainerSpecError(f"mount source {self.source} does not exist",
+                                     hint="create it before the container is made")
+        if not self.target.startswith("/") or posixpath.normpath(self.target) != self.target:
+            raise ContainerSpecError(f"mount target {self.target!r} is not a normalized absolute path",
+                                     hint="use a plain absolute path inside the container")
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Limits applied to the whole container; None means unlimited."""
+
+    memory_bytes: int | None = None
+    pids: int | None = None
+    cpus: float | None = None
+
+    def validate(self) -> None:
+        for name, value in (("memory", self.memory_bytes), ("pids", self.pids), ("cpus", self.cpus)):
+            if value is not None and value <= 0:
+                raise ContainerSpecError(f"{name} limit must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    image: str
+    command: Sequence[str]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+    user: str | None = None
+    workdir: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    mounts: Sequence[Mount] = ()
+    network: bool = False
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+    #: Map this (uid, gid) inside the container to the worker's own user, so
+    #: files written to writable mounts come back owned by the worker.
+    keep_id: tuple[int, int] | None = None
+
+    def validate(self) -> None:
+        if not self.command:
+            raise ContainerSpecError("container spec has no command")
+        seen: set[str] = set()
+        for mount in self.mounts:
+            mount.validate()
+            if mount.target in seen:
+                raise ContainerSpecError(f"mount target {mount.target} is used twice",
+                                         hint="give every mount its own target path")
+            seen.add(mount.target)
+        self.limits.validate()
+        for key in (LABEL_WORKER, LABEL_PURPOSE):
+            if key not in self.labels:
+                raise ContainerSpecError(f"container spec lacks the label {key}",
+                                         hint="every container must be traceable to its worker and purpose")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    ref: str
+    id: str
+    digest: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerHandle:
+    id: str
+    name: str
+    spec: ContainerSpec
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    status: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    duration: float
+
+
+class ContainerManager(Protocol):
+    """What the rest of koji-adjutant may ask of a container engine."""
+
+    def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo: ...
+
+    def image_info(self, ref: str) -> ImageInfo | None: ...
+
+    def create(self, spec: ContainerSpec) -> ContainerHandle: ...
+
+    def start(self, handle: ContainerHandle) -> None: ...
+
+    def wait(self, handle: ContainerHandle, sink: LogSink | None = None,
+             timeout: float | None = None) -> RunResult: ...
+
+    def run(self, spec: ContainerSpec, sink: LogSink | None = None,
+            timeout: float | None = None) -> RunResult: ...
+
+    def exec(self, handle: ContainerHandle, command: Sequence[str], sink: LogSink | None = None,
+             user: str | None = None, env: Mapping[str, str] | None = None,
+             workdir: str | None = None, timeout: float | None = None) -> int: ...
+
+    def copy_in(self, handle: ContainerHandle, source: Path, target_dir: str) -> None: ...
+
+    def copy_out(self, handle: ContainerHandle, source: str, target_dir: Path) -> None: ...
+
+    def commit(self, handle: ContainerHandle, ref: str,
+               labels: Mapping[str, str] | None = None) -> ImageInfo: ...
+
+    def kill(self, handle: ContainerHandle) -> None: ...
+
+    def remove(self, handle: ContainerHandle | str) -> None: ...
+
+    def remove_image(self, ref: str) -> None: ...
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]: ...
+
+    def remove_by_label(self, labels: Mapping[str, str]) -> list[str]: ...
+
+    def close(self) -> None: ...

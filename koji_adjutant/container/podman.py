@@ -1,0 +1,352 @@
+"""PodmanManager: the ContainerManager on rootless podman, through podman-py."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from podman import PodmanClient
+from podman.api import stream_frames
+from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
+
+from ..errors import (ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError,
+                      PodmanUnreachableError)
+from .interface import (ContainerHandle, ContainerInfo, ContainerSpec, ImageInfo, LogSink, PullPolicy,
+                        RunResult, Stream)
+from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
+from .service import PodmanService
+
+log = logging.getLogger(__name__)
+
+_POLL_INTERVAL = 0.05
+_LOG_DRAIN_TIMEOUT = 10.0
+
+
+def _label_filters(labels: Mapping[str, str]) -> dict:
+    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+
+
+class PodmanManager:
+    """Drives rootless podman for one worker process.
+
+    Use it as a context manager, or call close(): when it started its own
+    podman service, close() stops it.
+    """
+
+    def __init__(self, socket: str | None = None):
+        self._service = PodmanService(socket)
+        try:
+            self._client = PodmanClient(base_url=self._service.uri)
+            host = self._client.info().get("host", {})
+        except (PodmanError, OSError) as exc:
+            self._service.close()
+            raise PodmanUnreachableError(f"podman service at {self._service.uri} failed: {exc}") from exc
+        self.limit_mode = detect_mode(host)
+        self._watchdogs: dict[str, Watchdog] = {}
+        self._lock = threading.Lock()
+        log.debug("podman on %s; resource limits enforced by %s", self._service.uri, self.limit_mode.value)
+
+    # -- lifecycle of the manager ------------------------------------------
+    def close(self) -> None:
+        for watchdog in list(self._watchdogs.values()):
+            watchdog.stop()
+        self._watchdogs.clear()
+        self._client.close()
+        self._service.close()
+
+    def __enter__(self) -> PodmanManager:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- images --------------------------------------------------------------
+    def image_info(self, ref: str) -> ImageInfo | None:
+        try:
+            image = self._client.images.get(ref)
+        except (ImageNotFound, NotFound):
+            return None
+        attrs = image.attrs
+        digest = attrs.get("Digest") or ""
+        if not digest:
+            repo_digests = attrs.get("RepoDigests") or []
+            digest = repo_digests[0].split("@", 1)[-1] if repo_digests else ""
+        return ImageInfo(ref=ref, id=image.id, digest=digest or image.id,
+                         labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0))
+
+    def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
+        info = self.image_info(ref)
+        if policy is PullPolicy.NEVER or (policy is PullPolicy.IF_NOT_PRESENT and info is not None):
+            if info is None:
+                raise ImageNotFoundError(f"image {ref} is not present and the pull policy is 'never'")
+            return info
+        log.info("pulling image %s", ref)
+        try:
+            self._client.images.pull(ref)
+        except (APIError, PodmanError) as exc:
+            if info is not None and policy is PullPolicy.ALWAYS:
+                log.warning("could not refresh image %s (%s); using the local copy", ref, exc)
+                return info
+            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {exc}") from exc
+        info = self.image_info(ref)
+        if info is None:
+            raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
+        return info
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self._client.images.remove(ref, force=True)
+        except (ImageNotFound, NotFound):
+            pass
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise ContainerError(f"could not remove image {ref}: {exc}") from exc
+
+    # -- containers ----------------------------------------------------------
+    def create(self, spec: ContainerSpec) -> ContainerHandle:
+        spec.validate()
+        if self.image_info(spec.image) is None:
+            raise ImageNotFoundError(f"image {spec.image} is not present for this user")
+        name = spec.name or f"adjutant-{uuid.uuid4().hex[:12]}"
+        command = list(spec.command)
+        args: dict = {}
+        if self.limit_mode is LimitMode.CGROUP:
+            args.update(cgroup_create_args(spec.limits))
+        else:
+            command = pin_command(spec.limits, command)
+        if spec.keep_id is not None:
+            uid, gid = spec.keep_id
+            args["userns_mode"] = f"keep-id:uid={uid},gid={gid}"
+        if not spec.network:
+            args["network_mode"] = "none"
+        try:
+            container = self._client.containers.create(
+                spec.image, command, name=name, labels=dict(spec.labels),
+                environment=dict(spec.env), user=spec.user, working_dir=spec.workdir,
+                mounts=[{"type": "bind", "source": str(m.source), "target": m.target,
+                         "read_only": m.read_only} for m in spec.mounts],
+                log_config={"Type": "k8s-file"}, **args)
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"podman could not create container {name} from {spec.image}: {exc}") from exc
+        return ContainerHandle(id=container.id, name=name, spec=spec)
+
+    def start(self, handle: ContainerHandle) -> None:
+        container = self._get(handle)
+        try:
+            container.start()
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"container {handle.name} did not start: {exc}") from exc
+        limits = handle.spec.limits
+        if self.limit_mode is LimitMode.WATCHDOG and (limits.memory_bytes or limits.pids):
+            container.reload()
+            pid = container.attrs.get("State", {}).get("Pid") or 0
+            if pid:
+                watchdog = Watchdog(pid, limits, kill=lambda: self._kill_quietly(handle.id))
+                with self._lock:
+                    self._watchdogs[handle.id] = watchdog
+                watchdog.start()
+
+    def wait(self, handle: ContainerHandle, sink: LogSink | None = None,
+             timeout: float | None = None) -> RunResult:
+        container = self._get(handle)
+        started = time.monotonic()
+        reader = None
+        if sink is not None:
+            reader = threading.Thread(target=self._follow_logs, args=(handle.id, sink),
+                                      name=f"adjutant-logs-{handle.name}", daemon=True)
+            reader.start()
+        deadline = None if timeout is None else started + timeout
+        timed_out = False
+        while True:
+            container.reload()
+            state = container.attrs.get("State", {})
+            if state.get("Status") in ("exited", "stopped", "dead"):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+                self._kill_quietly(handle.id)
+                deadline = None
+            time.sleep(_POLL_INTERVAL)
+        if reader is not None:
+            reader.join(timeout=_LOG_DRAIN_TIMEOUT)
+        duration = time.monotonic() - started
+        self._raise_for_limits(handle, timed_out, timeout, state)
+        return RunResult(exit_code=int(state.get("ExitCode", -1)), duration=duration)
+
+    def run(self, spec: ContainerSpec, sink: LogSink | None = None,
+            timeout: float | None = None) -> RunResult:
+        handle = self.create(spec)
+        try:
+            self.start(handle)
+            return self.wait(handle, sink, timeout)
+        finally:
+            self.remove(handle)
+
+    def exec(self, handle: ContainerHandle, command: Sequence[str], sink: LogSink | None = None,
+             user: str | None = None, env: Mapping[str, str] | None = None,
+             workdir: str | None = None, timeout: float | None = None) -> int:
+        """Run ``command`` once in the running container and return its real exit code."""
+        argv = pin_command(handle.spec.limits, command) if self.limit_mode is LimitMode.WATCHDOG else list(command)
+        body = {"Cmd": argv, "AttachStdout": True, "AttachStderr": True, "Tty": False,
+                "Env": [f"{k}={v}" for k, v in (env or {}).items()]}
+        if user:
+            body["User"] = user
+        if workdir:
+            body["WorkingDir"] = workdir
+        api = self._client.api
+        try:
+            response = api.post(f"/containers/{handle.id}/exec", data=json.dumps(body))
+            response.raise_for_status()
+            exec_id = response.json()["Id"]
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not exec in container {handle.name}: {exc}") from exc
+        outcome: dict = {}
+
+        def pump() -> None:
+            try:
+                start = api.post(f"/exec/{exec_id}/start", data=json.dumps({"Detach": False, "Tty": False}),
+                                 stream=True)
+                start.raise_for_status()
+                for stdout, stderr in stream_frames(start, demux=True):
+                    if sink is not None and stdout:
+                        sink(Stream.STDOUT, stdout)
+                    if sink is not None and stderr:
+                        sink(Stream.STDERR, stderr)
+            except Exception as exc:  # reported to the caller below
+                outcome["error"] = exc
+
+        pumper = threading.Thread(target=pump, name=f"adjutant-exec-{handle.name}", daemon=True)
+        started = time.monotonic()
+        pumper.start()
+        pumper.join(timeout)
+        if pumper.is_alive():
+            self._kill_quietly(handle.id)
+            pumper.join(_LOG_DRAIN_TIMEOUT)
+            raise ContainerTimeoutError(
+                f"command {command[0]!r} in container {handle.name} ran over its timeout of {timeout:.0f} s")
+        container = self._get(handle)
+        container.reload()
+        self._raise_for_limits(handle, False, timeout, container.attrs.get("State", {}))
+        if "error" in outcome:
+            raise ContainerError(f"exec of {command[0]!r} in {handle.name} failed: {outcome['error']}")
+        inspect = api.get(f"/exec/{exec_id}/json")
+        inspect.raise_for_status()
+        exit_code = inspect.json().get("ExitCode")
+        log.debug("exec %s in %s: exit %s after %.2fs", command[0], handle.name, exit_code,
+                  time.monotonic() - started)
+        return int(exit_code if exit_code is not None else -1)
+
+    def copy_in(self, handle: ContainerHandle, source: Path, target_dir: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(str(source), arcname=Path(source).name)
+        try:
+            ok = self._get(handle).put_archive(target_dir, buffer.getvalue())
+        except (APIError, PodmanError) as exc:
+            ok = False
+            detail = str(exc)
+        else:
+            detail = "podman refused the archive"
+        if not ok:
+            raise ContainerError(f"could not copy {source} into {handle.name}:{target_dir}: {detail}")
+
+    def copy_out(self, handle: ContainerHandle, source: str, target_dir: Path) -> None:
+        try:
+            chunks, _stat = self._get(handle).get_archive(source)
+            data = b"".join(chunks)
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not copy {handle.name}:{source} out: {exc}") from exc
+        target_dir = Path(target_dir)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(target_dir, filter="data")
+
+    def commit(self, handle: ContainerHandle, ref: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
+        repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        changes = [f"LABEL {key}={value}" for key, value in (labels or {}).items()]
+        try:
+            self._get(handle).commit(repository=repository, tag=tag, changes=changes or None)
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not commit container {handle.name} to {ref}: {exc}") from exc
+        info = self.image_info(ref)
+        if info is None:
+            raise ContainerError(f"commit of {handle.name} to {ref} produced no image")
+        return info
+
+    def kill(self, handle: ContainerHandle) -> None:
+        self._kill_quietly(handle.id)
+
+    def remove(self, handle: ContainerHandle | str) -> None:
+        container_id = handle.id if isinstance(handle, ContainerHandle) else handle
+        with self._lock:
+            watchdog = self._watchdogs.pop(container_id, None)
+        if watchdog is not None:
+            watchdog.stop()
+        try:
+            self._client.containers.get(container_id).remove(force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise ContainerError(f"could not remove container {container_id}: {exc}") from exc
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        found = self._client.containers.list(all=True, filters=_label_filters(labels))
+        return [ContainerInfo(id=c.id, name=c.name, status=c.status, labels=dict(c.labels or {}))
+                for c in found]
+
+    def remove_by_label(self, labels: Mapping[str, str]) -> list[str]:
+        removed = []
+        for info in self.list_containers(labels):
+            self.remove(info.id)
+            removed.append(info.name)
+        return removed
+
+    # -- helpers -------------------------------------------------------------
+    def _get(self, handle: ContainerHandle):
+        try:
+            return self._client.containers.get(handle.id)
+        except NotFound as exc:
+            raise ContainerError(f"container {handle.name} no longer exists") from exc
+
+    def _kill_quietly(self, container_id: str) -> None:
+        try:
+            self._client.containers.get(container_id).kill(signal="SIGKILL")
+        except (NotFound, APIError):
+            pass  # already gone or already stopped
+
+    def _follow_logs(self, container_id: str, sink: LogSink) -> None:
+        try:
+            response = self._client.api.get(f"/containers/{container_id}/logs",
+                                            params={"follow": True, "stdout": True, "stderr": True},
+                                            stream=True)
+            response.raise_for_status()
+            for stdout, stderr in stream_frames(response, demux=True):
+                if stdout:
+                    sink(Stream.STDOUT, stdout)
+                if stderr:
+                    sink(Stream.STDERR, stderr)
+        except Exception as exc:  # a log reader must never take the build down
+            log.warning("log stream of container %s ended early: %s", container_id[:12], exc)
+
+    def _raise_for_limits(self, handle: ContainerHandle, timed_out: bool, timeout: float | None,
+                          state: Mapping) -> None:
+        with self._lock:
+            watchdog = self._watchdogs.get(handle.id)
+        breach = watchdog.breach if watchdog is not None else None
+        if breach is not None and breach.kind == "memory":
+            raise ContainerOOMError(f"container {handle.name} {breach.describe()}")
+        if breach is not None:
+            raise ContainerError(f"container {handle.name} {breach.describe()}",
+                                 hint="the container was killed; raise the pids limit if the build needs more processes")
+        if state.get("OOMKilled"):
+            raise ContainerOOMError(f"container {handle.name} was killed by the kernel for running out of memory")
+        if timed_out:
+            raise ContainerTimeoutError(f"container {handle.name} ran over its timeout of {timeout:.0f} s")

@@ -1,0 +1,103 @@
+"""Finding, or starting, the podman API service of the worker's own user.
+
+podman-py needs an API socket. A configured socket is used as given; else the
+user's standard socket if something answers on it; else koji-adjutant starts
+``podman system service`` on a private socket and stops it on close, so a
+fresh machine with no systemd user session still works.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import PodmanNotInstalledError, PodmanUnreachableError
+
+log = logging.getLogger(__name__)
+
+_START_TIMEOUT = 20.0
+
+
+def _socket_path(uri: str) -> Path:
+    return Path(uri.removeprefix("unix://"))
+
+
+def _answers(uri: str) -> bool:
+    """True when a podman service answers a ping on the unix socket ``uri``."""
+    path = _socket_path(uri)
+    if not path.exists():
+        return False
+    try:
+        from podman import PodmanClient
+
+        with PodmanClient(base_url=f"unix://{path}") as client:
+            return bool(client.ping())
+    except Exception:  # podman-py raises its own and requests' errors for a dead socket
+        return False
+
+
+class PodmanService:
+    """The API socket in use, and the service process when we started it."""
+
+    def __init__(self, socket: str | None = None):
+        if shutil.which("podman") is None:
+            raise PodmanNotInstalledError("podman is not installed (no 'podman' on PATH)")
+        self._process: subprocess.Popen | None = None
+        self._tmpdir: str | None = None
+        self.uri = self._resolve(socket)
+
+    def _resolve(self, socket: str | None) -> str:
+        if socket:
+            uri = socket if socket.startswith("unix://") else f"unix://{socket}"
+            if not _answers(uri):
+                raise PodmanUnreachableError(f"no podman service answers on the configured socket {uri}")
+            return uri
+        runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+        if runtime_dir:
+            uri = f"unix://{runtime_dir}/podman/podman.sock"
+            if _answers(uri):
+                log.debug("using the user's podman socket %s", uri)
+                return uri
+        return self._start()
+
+    def _start(self) -> str:
+        self._tmpdir = tempfile.mkdtemp(prefix="adjutant-podman-")
+        uri = f"unix://{self._tmpdir}/podman.sock"
+        errlog = open(Path(self._tmpdir) / "service.log", "wb")
+        try:
+            self._process = subprocess.Popen(
+                ["podman", "system", "service", "--time=0", uri],
+                stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog, start_new_session=True)
+        finally:
+            errlog.close()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            if _answers(uri):
+                log.debug("started podman service pid %d on %s", self._process.pid, uri)
+                return uri
+            time.sleep(0.05)
+        output = (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()
+        self.close()
+        raise PodmanUnreachableError(
+            f"could not start 'podman system service' for this user: {output or 'no answer on ' + uri}",
+            hint="run 'podman info' as this user to see what podman needs (storage.conf, subuid ranges)")
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None

@@ -1,0 +1,322 @@
+"""Lint of the buildroot Containerfiles and dry runs of scripts/build-images.sh.
+
+The production images cannot be built on machines without a registry, so
+these tests keep them honest by reading them: the right base image, the
+build tools layer packages, the build user, the labels the worker reads.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / "images"
+SCRIPT = ROOT / "scripts" / "build-images.sh"
+
+EXPECTED_BASE = {
+    "el8": "quay.io/almalinux/almalinux:8",
+    "el9": "quay.io/almalinux/almalinux:9",
+    "el10": "quay.io/almalinux/almalinux:10",
+    "fedora": "registry.fedoraproject.org/fedora:41",
+}
+
+REQUIRED_PACKAGES = {
+    "rpm-build",
+    "dnf-plugins-core",
+    "shadow-utils",
+    "createrepo_c",
+    "util-linux",
+    "tar",
+    "gzip",
+    "cpio",
+    "findutils",
+    "which",
+}
+
+# The toolchain comes from the @build group at run time, never from the image.
+FORBIDDEN_PACKAGES = {"gcc", "gcc-c++", "make", "binutils", "glibc-devel", "redhat-rpm-config"}
+
+SHELL_SEPARATORS = {"&&", "||", ";", "|", "&"}
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+
+
+def parse_containerfile(path: Path) -> list[Instruction]:
+    """Instructions of a Containerfile, continuation lines joined, comments dropped."""
+    instructions: list[Instruction] = []
+    current = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            continue  # comment, also allowed between continuation lines
+        if not line and not current:
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        if current.strip():
+            keyword, _, args = current.strip().partition(" ")
+            instructions.append(Instruction(keyword.upper(), args.strip()))
+        current = ""
+    assert not current.strip(), f"{path}: dangling line continuation"
+    return instructions
+
+
+def substitute_args(text: str, values: dict[str, str]) -> str:
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in values, f"build argument {name} has no default"
+        return values[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, text)
+
+
+def base_image(instructions: list[Instruction]) -> str:
+    """The FROM image, with ARG defaults declared before it substituted."""
+    args: dict[str, str] = {}
+    froms = []
+    for ins in instructions:
+        if ins.keyword == "ARG" and not froms:
+            name, _, default = ins.args.partition("=")
+            args[name.strip()] = default.strip().strip("\"'")
+        elif ins.keyword == "FROM":
+            froms.append(ins.args)
+    assert len(froms) == 1, f"expected exactly one FROM, got {froms}"
+    image = froms[0].split()
+    image = [w for w in image if not w.startswith("--")][0]
+    return substitute_args(image, args)
+
+
+def run_commands(instructions: list[Instruction]) -> list[list[str]]:
+    """Each RUN instruction as a list of simple commands (lists of words)."""
+    runs = []
+    for ins in instructions:
+        if ins.keyword != "RUN":
+            continue
+        commands: list[list[str]] = [[]]
+        lexer = shlex.shlex(ins.args, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        for word in lexer:
+            if word in SHELL_SEPARATORS:
+                commands.append([])
+            else:
+                commands[-1].append(word)
+        runs.append([c for c in commands if c])
+    return runs
+
+
+def dnf_install_run(instructions: list[Instruction]) -> tuple[list[str], list[list[str]]]:
+    """The `dnf install` command and all commands of the RUN it is in."""
+    found = []
+    for commands in run_commands(instructions):
+        for cmd in commands:
+            if cmd[:1] == ["dnf"] and "install" in cmd:
+                found.append((cmd, commands))
+    assert len(found) == 1, f"expected one dnf install, got {[f[0] for f in found]}"
+    return found[0]
+
+
+def option_value(cmd: list[str], short: str, long: str) -> str | None:
+    for i, word in enumerate(cmd):
+        if word in (short, long) and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if word.startswith(long + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def labels(instructions: list[Instruction]) -> dict[str, str]:
+    result = {}
+    for ins in instructions:
+        if ins.keyword == "LABEL":
+            for pair in shlex.split(ins.args):
+                key, sep, value = pair.partition("=")
+                assert sep, f"LABEL without '=': {pair}"
+                result[key] = value
+    return result
+
+
+def containerfiles() -> list[Path]:
+    return sorted(
+        p for p in IMAGES.glob("*/Containerfile") if p.parent.name != "dev"
+    )
+
+
+CONTAINERFILES = containerfiles()
+
+
+def test_every_distro_has_a_containerfile():
+    assert {p.parent.name for p in CONTAINERFILES} == set(EXPECTED_BASE)
+
+
+@pytest.fixture(params=CONTAINERFILES, ids=lambda p: p.parent.name)
+def image(request) -> tuple[str, list[Instruction]]:
+    path = request.param
+    return path.parent.name, parse_containerfile(path)
+
+
+def test_base_image(image):
+    distro, instructions = image
+    assert base_image(instructions) == EXPECTED_BASE[distro]
+
+
+def test_fedora_release_is_a_build_arg():
+    instructions = parse_containerfile(IMAGES / "fedora" / "Containerfile")
+    pre_from = []
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            assert "FEDORA_RELEASE" in ins.args
+            break
+        pre_from.append(ins)
+    assert Instruction("ARG", "FEDORA_RELEASE=41") in pre_from
+
+
+def test_required_packages_installed(image):
+    distro, instructions = image
+    install, _ = dnf_install_run(instructions)
+    packages = {w for w in install[install.index("install") + 1:] if not w.startswith("-")}
+    missing = REQUIRED_PACKAGES - packages
+    assert not missing, f"{distro}: packages missing from dnf install: {sorted(missing)}"
+    heavy = FORBIDDEN_PACKAGES & packages
+    assert not heavy, f"{distro}: toolchain belongs to @build, not the image: {sorted(heavy)}"
+
+
+def test_dnf_options_and_clean_in_same_layer(image):
+    distro, instructions = image
+    install, commands = dnf_install_run(instructions)
+    assert "-y" in install or "--assumeyes" in install
+    assert "--setopt=install_weak_deps=False" in install
+    assert ["dnf", "clean", "all"] in commands, f"{distro}: dnf clean all missing from the install RUN"
+    assert commands.index(["dnf", "clean", "all"]) > commands.index(install)
+
+
+def test_build_user(image):
+    distro, instructions = image
+    commands = [c for run in run_commands(instructions) for c in run]
+    groupadds = [c for c in commands if c[:1] == ["groupadd"]]
+    assert any(c[-1] == "mock" and option_value(c, "-g", "--gid") == "1000" for c in groupadds), groupadds
+    useradds = [c for c in commands if c[:1] == ["useradd"] and c[-1] == "mockbuild"]
+    assert len(useradds) == 1, f"{distro}: expected one useradd of mockbuild"
+    useradd = useradds[0]
+    assert option_value(useradd, "-u", "--uid") == "1000"
+    assert option_value(useradd, "-g", "--gid") in ("mock", "1000")
+    assert option_value(useradd, "-d", "--home-dir") == "/builddir"
+    assert ["chmod", "755", "/builddir"] in commands
+
+
+def test_workdir_and_user(image):
+    distro, instructions = image
+    workdirs = [i.args for i in instructions if i.keyword == "WORKDIR"]
+    assert workdirs and workdirs[-1] == "/builddir"
+    # The dependency phase needs root; the build phase passes --user itself.
+    users = [i.args for i in instructions if i.keyword == "USER"]
+    assert not users or users[-1] in ("root", "0")
+
+
+def test_labels(image):
+    distro, instructions = image
+    found = labels(instructions)
+    assert found.get("io.koji-adjutant.distro") == distro
+    assert found.get("org.opencontainers.image.title") == "koji-adjutant-buildroot"
+
+
+def test_no_arch_specific_content(image):
+    _, instructions = image
+    for ins in instructions:
+        assert "TARGETARCH" not in ins.args
+
+
+# --- scripts/build-images.sh --------------------------------------------------
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LC_ALL="C")
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def dry_run_commands(*args: str) -> list[list[str]]:
+    proc = run_script("--dry-run", *args)
+    assert proc.returncode == 0, proc.stderr
+    return [shlex.split(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def built_tags(commands: list[list[str]]) -> list[str]:
+    return [option_value(c, "-t", "--tag") for c in commands if c[:2] == ["podman", "build"]]
+
+
+def test_script_is_executable():
+    assert os.access(SCRIPT, os.X_OK)
+
+
+def test_dry_run_tags_and_platforms():
+    commands = dry_run_commands("--distro", "el9,el10", "--arch", "x86_64,aarch64")
+    assert all(c[0] == "podman" for c in commands)
+    assert built_tags(commands) == [
+        "koji-adjutant-buildroot:el9-x86_64",
+        "koji-adjutant-buildroot:el9-aarch64",
+        "koji-adjutant-buildroot:el10-x86_64",
+        "koji-adjutant-buildroot:el10-aarch64",
+    ]
+    platforms = [option_value(c, "", "--platform") for c in commands]
+    assert platforms == ["linux/amd64", "linux/arm64"] * 2
+    for cmd in commands:
+        distro = option_value(cmd, "-t", "--tag").split(":")[1].split("-")[0]
+        assert Path(option_value(cmd, "-f", "--file")) == IMAGES / distro / "Containerfile"
+        assert Path(cmd[-1]) == IMAGES / distro
+    assert not any(c[:2] == ["podman", "push"] for c in commands)
+
+
+def test_dry_run_defaults_to_all_distros_and_host_arch():
+    host = platform.machine()
+    if host not in ("x86_64", "aarch64"):
+        proc = run_script("--dry-run")
+        assert proc.returncode == 2 and host in proc.stderr
+        return
+    tags = built_tags(dry_run_commands())
+    assert tags == [f"koji-adjutant-buildroot:{d}-{host}" for d in ("el8", "el9", "el10", "fedora")]
+
+
+@pytest.mark.parametrize("prefix", ["registry.example.com/koji/", "registry.example.com/koji"])
+def test_registry_prefix_and_push(prefix):
+    commands = dry_run_commands("--distro", "el9", "--arch", "aarch64", "--registry", prefix, "--push")
+    tag = "registry.example.com/koji/koji-adjutant-buildroot:el9-aarch64"
+    assert built_tags(commands) == [tag]
+    assert commands[-1] == ["podman", "push", tag]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--distro", "el7"], "el7"),
+        (["--distro", "el9,bogus"], "bogus"),
+        (["--arch", "ppc64le"], "ppc64le"),
+        (["--arch", "x86_64,"], "arch"),
+        (["--frobnicate"], "--frobnicate"),
+        (["--push"], "--registry"),
+    ],
+)
+def test_bad_arguments_exit_2(args, message):
+    proc = run_script("--dry-run", *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert message in proc.stderr
+
+
+def test_help():
+    proc = run_script("--help")
+    assert proc.returncode == 0
+    assert "--distro" in proc.stdout and "--dry-run" in proc.stdout

@@ -34,6 +34,15 @@ class Stream(str, enum.Enum):
 LogSink = Callable[[Stream, bytes], None]
 
 
+class Network(str, enum.Enum):
+    """NONE: only loopback. PRIVATE: a user-mode network (slirp4netns) of its own.
+    HOST: the worker's own network, as a mock chroot has; only for package downloads."""
+
+    NONE = "none"
+    PRIVATE = "private"
+    HOST = "host"
+
+
 class PullPolicy(str, enum.Enum):
     ALWAYS = "always"
     IF_NOT_PRESENT = "if-not-present"
@@ -86,7 +95,7 @@ class ContainerSpec:
     workdir: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     mounts: Sequence[Mount] = ()
-    network: bool = False
+    network: Network = Network.NONE
     limits: ResourceLimits = field(default_factory=ResourceLimits)
     #: Map this (uid, gid) inside the container to the worker's own user, so
     #: files written to writable mounts come back owned by the worker.

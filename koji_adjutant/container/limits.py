@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _POLL_INTERVAL = 0.1
+_CPU_PERIOD_US = 100_000
 
 
 class LimitMode(str, enum.Enum):
@@ -56,7 +57,9 @@ def cgroup_create_args(limits: ResourceLimits) -> dict:
     if limits.pids is not None:
         args["pids_limit"] = limits.pids
     if limits.cpus is not None:
-        args["nano_cpus"] = int(limits.cpus * 1e9)
+        # podman-py ignores nano_cpus without a word; period and quota reach podman.
+        args["cpu_period"] = _CPU_PERIOD_US
+        args["cpu_quota"] = int(limits.cpus * _CPU_PERIOD_US)
     return args
 
 

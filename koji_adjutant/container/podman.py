@@ -18,8 +18,8 @@ from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
 from ..errors import (ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError,
                       PodmanUnreachableError)
-from .interface import (ContainerHandle, ContainerInfo, ContainerSpec, ImageInfo, LogSink, PullPolicy,
-                        RunResult, Stream)
+from .interface import (ContainerHandle, ContainerInfo, ContainerSpec, ImageInfo, LogSink, Network,
+                        PullPolicy, RunResult, Stream)
 from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
 from .service import PodmanService
 
@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 0.05
 _LOG_DRAIN_TIMEOUT = 10.0
+
+
+def _plain_members(tar: tarfile.TarFile, origin: str) -> list[tarfile.TarInfo]:
+    """Only regular files and directories, inside the target: what leaves a
+    container is untrusted, and this Python may predate tarfile's filters."""
+    members = []
+    for member in tar.getmembers():
+        parts = Path(member.name).parts
+        if member.name.startswith("/") or ".." in parts:
+            raise ContainerError(f"refusing to copy {member.name!r} out of {origin}: it points outside the target")
+        if member.isfile() or member.isdir():
+            member.mode &= 0o755
+            member.uid = member.gid = -1
+            members.append(member)
+        else:
+            log.warning("not copying %s out of %s: not a regular file or directory", member.name, origin)
+    return members
 
 
 def _label_filters(labels: Mapping[str, str]) -> dict:
@@ -124,8 +141,8 @@ class PodmanManager:
         if spec.keep_id is not None:
             uid, gid = spec.keep_id
             args["userns_mode"] = f"keep-id:uid={uid},gid={gid}"
-        if not spec.network:
-            args["network_mode"] = "none"
+        if spec.network is not Network.PRIVATE:
+            args["network_mode"] = spec.network.value
         try:
             container = self._client.containers.create(
                 spec.image, command, name=name, labels=dict(spec.labels),
@@ -266,7 +283,7 @@ class PodmanManager:
         target_dir = Path(target_dir)
         target_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(target_dir, filter="data")
+            tar.extractall(target_dir, members=_plain_members(tar, handle.name))
 
     def commit(self, handle: ContainerHandle, ref: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
         repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
@@ -289,6 +306,7 @@ class PodmanManager:
             watchdog = self._watchdogs.pop(container_id, None)
         if watchdog is not None:
             watchdog.stop()
+        self._kill_quietly(container_id)  # force-remove would first wait out SIGTERM
         try:
             self._client.containers.get(container_id).remove(force=True, v=True)
         except NotFound:

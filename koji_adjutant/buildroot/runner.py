@@ -1,0 +1,251 @@
+"""Turning an SRPM, repos and an image into RPMs, in two containers.
+
+Dependency phase: a container of the base image, with network only when a
+repo is remote, sets the buildroot up and installs the build group and the
+BuildRequires (deps.py); it is committed to an image. Build phase: a
+container of that image, with no network at all, runs rpmbuild as the
+unprivileged build user; its results are copied out. Only the mounts listed
+in ``dependency_mounts``/``build_mounts`` ever enter a container
+(docs/adr/0003-buildroot-initialization.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..container.interface import (LABEL_PURPOSE, ContainerHandle, ContainerManager, ContainerSpec,
+                                   ImageInfo, Mount, Network, Stream)
+from ..errors import AdjutantError, BuildError, BuildrootError, ContainerTimeoutError
+from . import deps
+from .installed import InstalledPackage, parse_rpm_list, write_installed
+from .logs import BuildLogs
+from .render import INIT_SCRIPT, INPUT_DIR, REPOS_DIR, SETUP_DIR, render
+from .spec import BuildrootSpec
+from .srpm import check_srpm
+
+log = logging.getLogger(__name__)
+
+TOPDIR = "/builddir/build"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    rpms: tuple[Path, ...]
+    srpm: Path
+    logs: tuple[Path, ...]
+    installed: tuple[InstalledPackage, ...]
+    base_image: ImageInfo
+    phase_seconds: Mapping[str, float] = field(default_factory=dict)
+
+
+def dependency_mounts(spec: BuildrootSpec, setup_dir: Path, input_dir: Path) -> list[Mount]:
+    """The dependency phase sees the rendered setup, its input, and local repos; all read-only."""
+    mounts = [Mount(setup_dir, SETUP_DIR), Mount(input_dir, INPUT_DIR)]
+    mounts += [Mount(repo.local_path, f"{REPOS_DIR}/{repo.repo_id}") for repo in spec.repos if repo.is_local]
+    return mounts
+
+
+def build_mounts(setup_dir: Path) -> list[Mount]:
+    """The build phase sees only the rendered setup, read-only; results leave by copy."""
+    return [Mount(setup_dir, SETUP_DIR)]
+
+
+def _installed(run: deps.StepRunner, image_nevras: frozenset[str] = frozenset()) -> list[InstalledPackage]:
+    result = run("list-installed", quiet=True)
+    if result.exit_code != 0:
+        raise BuildrootError(f"could not list the packages of the buildroot: {result.output.strip()}")
+    return parse_rpm_list(result.output, image_nevras)
+
+
+class _Workspace:
+    """The host-side directory of one build: rendered files and the input SRPM.
+
+    World-readable on purpose: the build user inside the container maps to a
+    subordinate uid of the worker, not to the worker itself.
+    """
+
+    def __init__(self, spec: BuildrootSpec, srpm: Path):
+        self.root = Path(tempfile.mkdtemp(prefix="adjutant-buildroot-"))
+        self.root.chmod(0o755)
+        self.setup = self.root / "setup"
+        self.input = self.root / "input"
+        for directory in (self.setup, self.input):
+            directory.mkdir(mode=0o755)
+            directory.chmod(0o755)
+        for rendered in render(spec):
+            path = self.setup / rendered.name
+            path.write_text(rendered.content)
+            path.chmod(rendered.mode)
+        self.srpm = self.input / srpm.name
+        shutil.copyfile(srpm, self.srpm)
+        self.srpm.chmod(0o644)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class BuildrootRunner:
+    def __init__(self, manager: ContainerManager, labels: Mapping[str, str]):
+        self._manager = manager
+        self._labels = dict(labels)
+
+    def build(self, spec: BuildrootSpec, srpm: Path, resultdir: Path, logs: BuildLogs) -> BuildResult:
+        check_srpm(srpm)
+        for repo in spec.repos:
+            repo.check()
+        base = self._manager.ensure_image(spec.image)
+        resultdir.mkdir(parents=True, exist_ok=True)
+        workspace = _Workspace(spec, Path(srpm))
+        phase_seconds: dict[str, float] = {}
+        buildroot_ref = f"localhost/adjutant-{spec.tag}-{spec.arch}-{spec.content_hash()[:12]}:{uuid.uuid4().hex[:8]}"
+        try:
+            logs.note("root", f"image {base.ref} digest {base.digest}")
+            started = time.monotonic()
+            installed = self._dependency_phase(spec, workspace, buildroot_ref, logs)
+            phase_seconds["dependencies"] = time.monotonic() - started
+            started = time.monotonic()
+            rpms, rebuilt_srpm = self._build_phase(spec, workspace, buildroot_ref, resultdir, logs)
+            phase_seconds["build"] = time.monotonic() - started
+        finally:
+            self._manager.remove_image(buildroot_ref)
+            workspace.remove()
+        write_installed(installed, logs.logdir)
+        return BuildResult(rpms=tuple(rpms), srpm=rebuilt_srpm, logs=tuple(logs.files()),
+                           installed=tuple(installed), base_image=base, phase_seconds=phase_seconds)
+
+    def srpm_from_spec(self, image: str, spec_file: Path, outdir: Path, logs: BuildLogs) -> Path:
+        """Make an SRPM from a spec and the sources beside it, in a container with no network."""
+        spec_file = Path(spec_file).resolve()
+        if not spec_file.is_file():
+            raise BuildError(f"{spec_file} does not exist", hint="give the path of an SRPM or a spec")
+        self._manager.ensure_image(image)
+        inside = f"{INPUT_DIR}/{spec_file.name}"
+        container = self._container(
+            "srpm", image=image, network=Network.NONE, mounts=[Mount(spec_file.parent, INPUT_DIR)],
+            command=["rpmbuild", "-bs", "--nodeps", "--define", "_topdir /tmp/srpm",
+                     "--define", f"_sourcedir {INPUT_DIR}", "--define", f"_specdir {INPUT_DIR}", inside])
+        logs.state(f"Start: making an SRPM from {spec_file.name}")
+        handle = self._manager.create(container)
+        staging = Path(tempfile.mkdtemp(prefix="adjutant-srpm-"))
+        try:
+            self._manager.start(handle)
+            result = self._manager.wait(handle, logs.sink("root"), timeout=600)
+            if result.exit_code != 0:
+                raise BuildError(f"could not make an SRPM from {spec_file.name}: rpmbuild -bs failed "
+                                 "(a spec syntax error or a missing source)", log_path=str(logs.path("root")))
+            self._manager.copy_out(handle, "/tmp/srpm/SRPMS", staging)
+            made = sorted((staging / "SRPMS").glob("*.src.rpm"))
+            if len(made) != 1:
+                raise BuildError(f"rpmbuild -bs of {spec_file.name} made {len(made)} SRPMs instead of one")
+            outdir.mkdir(parents=True, exist_ok=True)
+            srpm = Path(shutil.move(str(made[0]), outdir / made[0].name))
+        finally:
+            self._manager.remove(handle)
+            shutil.rmtree(staging, ignore_errors=True)
+        logs.state(f"Finish: making an SRPM from {spec_file.name}")
+        return srpm
+
+    # -- phases ----------------------------------------------------------------
+    def _container(self, purpose: str, **kwargs) -> ContainerSpec:
+        return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, **kwargs)
+
+    def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
+                          logs: BuildLogs) -> list[InstalledPackage]:
+        container = self._container(
+            "dependencies", image=spec.image, command=["sleep", "infinity"],
+            network=Network.NONE if spec.offline else Network.HOST,
+            mounts=dependency_mounts(spec, workspace.setup, workspace.input),
+            env=dict(spec.environment), workdir="/builddir")
+        logs.state("Start: dependency phase" + (" (offline, no network)" if spec.offline else ""))
+        handle = self._manager.create(container)
+        try:
+            self._manager.start(handle)
+            run = self._step_runner(handle, spec, logs)
+            try:
+                image_packages = frozenset(p.nevra for p in _installed(run))
+                if run("setup").exit_code != 0:
+                    raise BuildrootError("buildroot setup failed")
+                deps.check_install(run("install-group"), f"installing the @{spec.group.value} group")
+                unpacked = run("unpack", f"{INPUT_DIR}/{workspace.srpm.name}", as_builder=True)
+                if unpacked.exit_code != 0:
+                    raise BuildError(f"{workspace.srpm.name} could not be unpacked: it is corrupt or not an SRPM")
+                deps.install_build_requires(run)
+                installed = _installed(run, image_packages)
+            except AdjutantError as exc:
+                exc.log_path = exc.log_path or str(logs.path("root"))
+                raise
+            self._manager.kill(handle)
+            self._manager.wait(handle)
+            self._manager.commit(handle, buildroot_ref)
+        finally:
+            self._manager.remove(handle)
+        logs.state("Finish: dependency phase")
+        return installed
+
+    def _build_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
+                     resultdir: Path, logs: BuildLogs) -> tuple[list[Path], Path]:
+        container = self._container(
+            "build", image=buildroot_ref, command=[INIT_SCRIPT, "build"], user=spec.build_user,
+            network=Network.NONE, mounts=build_mounts(workspace.setup), env=dict(spec.environment),
+            workdir=TOPDIR)
+        logs.state("Start: build phase (no network)")
+        handle = self._manager.create(container)
+        try:
+            self._manager.start(handle)
+            try:
+                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.rpmbuild)
+            except ContainerTimeoutError as exc:
+                raise BuildError(f"rpmbuild ran over its timeout of {spec.timeouts.rpmbuild} s and was killed",
+                                 hint="raise rpmbuild_timeout if the build legitimately takes longer",
+                                 log_path=str(logs.path("build"))) from exc
+            if result.exit_code != 0:
+                raise BuildError(f"rpmbuild failed (exit {result.exit_code})", log_path=str(logs.path("build")),
+                                 hint="the package's own build failed; read the end of the log")
+            rpms, srpm = self._collect(handle, resultdir)
+        finally:
+            self._manager.remove(handle)
+        logs.state("Finish: build phase")
+        return rpms, srpm
+
+    def _collect(self, handle: ContainerHandle, resultdir: Path) -> tuple[list[Path], Path]:
+        staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
+        try:
+            self._manager.copy_out(handle, f"{TOPDIR}/RPMS", staging)
+            self._manager.copy_out(handle, f"{TOPDIR}/SRPMS", staging)
+            rpms = []
+            for path in sorted((staging / "RPMS").rglob("*.rpm")):
+                rpms.append(Path(shutil.move(str(path), resultdir / path.name)))
+            srpms = sorted((staging / "SRPMS").glob("*.src.rpm"))
+            if len(srpms) != 1 or not rpms:
+                raise BuildError(f"rpmbuild produced {len(rpms)} RPMs and {len(srpms)} SRPMs; "
+                                 "expected RPMs and exactly one SRPM")
+            srpm = Path(shutil.move(str(srpms[0]), resultdir / srpms[0].name))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return rpms, srpm
+
+    def _step_runner(self, handle: ContainerHandle, spec: BuildrootSpec, logs: BuildLogs) -> deps.StepRunner:
+        root_sink = logs.sink("root")
+
+        def run(step: str, *args: str, as_builder: bool = False, quiet: bool = False) -> deps.StepOutput:
+            chunks: list[bytes] = []
+
+            def sink(stream: Stream, data: bytes) -> None:
+                chunks.append(data)
+                if not quiet:
+                    root_sink(stream, data)
+
+            exit_code = self._manager.exec(
+                handle, [INIT_SCRIPT, step, *args], sink=sink,
+                user=spec.build_user if as_builder else "root", env=dict(spec.environment),
+                workdir="/builddir", timeout=spec.timeouts.dependencies)
+            return deps.StepOutput(exit_code, b"".join(chunks).decode(errors="replace"))
+
+        return run

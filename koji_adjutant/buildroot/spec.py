@@ -1,0 +1,161 @@
+"""BuildrootSpec: every input that shapes a buildroot, in one hashable value.
+
+Two buildroots made from equal specs are interchangeable, which is what lets
+a later cache key on ``content_hash()``. Anything that changes what lands in
+the buildroot must therefore be a field here, and nothing else may be.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from urllib.parse import urlparse
+
+from .. import __version__
+from ..errors import ConfigError
+
+#: Bumped whenever the templates change what they produce.
+TEMPLATE_VERSION = 1
+
+_MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class InstallGroup(str, enum.Enum):
+    BUILD = "build"
+    SRPM_BUILD = "srpm-build"
+
+
+@dataclass(frozen=True)
+class RepoSource:
+    """A package repository: a URL, or a local directory (offline mode)."""
+
+    repo_id: str
+    location: str
+
+    def __post_init__(self) -> None:
+        if not _REPO_ID.match(self.repo_id):
+            raise ConfigError(f"repo id {self.repo_id!r} may only hold letters, digits and _.:-")
+
+    @property
+    def is_local(self) -> bool:
+        return urlparse(self.location).scheme in ("", "file")
+
+    @property
+    def local_path(self) -> Path:
+        return Path(urlparse(self.location).path if self.location.startswith("file:") else self.location)
+
+    def check(self) -> None:
+        """Fail early, and clearly, on a local repo that is not one."""
+        if not self.is_local:
+            if urlparse(self.location).scheme not in ("http", "https"):
+                raise ConfigError(f"repo {self.location!r} is neither a directory nor an http(s) URL")
+            return
+        path = self.local_path
+        if not path.is_absolute():
+            raise ConfigError(f"repo directory {path} must be an absolute path")
+        if not path.is_dir():
+            raise ConfigError(f"repo directory {path} does not exist",
+                              hint="create it with createrepo_c, or pass the right --repo")
+        if not (path / "repodata" / "repomd.xml").is_file():
+            raise ConfigError(f"{path} is not a package repository (no repodata/repomd.xml)",
+                              hint=f"run 'createrepo_c {path}' first")
+
+
+def kojid_macros(arch: str, packager: str = "Koji", vendor: str = "Koji",
+                 distribution: str = "Koji", mockhost: str = "koji-linux-gnu") -> dict[str, str]:
+    """The macros kojid sets in every buildroot, before tag rpm.macro.* overrides."""
+    return {
+        "_topdir": "/builddir/build",
+        "_rpmfilename": "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm",
+        "vendor": vendor,
+        "packager": packager,
+        "distribution": distribution,
+        "_host_cpu": arch,
+        "_host": f"{arch}-{mockhost}",
+    }
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(sorted((mapping or {}).items())))
+
+
+@dataclass(frozen=True)
+class PackageManagerOptions:
+    releasever: str | None = None
+    module_hotfixes: bool = False
+    best: bool = True
+    install_weak_deps: bool = False
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; the rpmbuild one is kojid's rpmbuild_timeout."""
+
+    dependencies: int = 3600
+    rpmbuild: int = 86400
+
+
+@dataclass(frozen=True)
+class BuildrootSpec:
+    image: str
+    image_digest: str
+    arch: str
+    repos: tuple[RepoSource, ...]
+    group: InstallGroup = InstallGroup.BUILD
+    extra_packages: tuple[str, ...] = ()
+    macros: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    package_manager: PackageManagerOptions = field(default_factory=PackageManagerOptions)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    tag: str = "local"
+    #: The unprivileged user of the image that runs rpmbuild.
+    build_user: str = "mockbuild"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "macros", _frozen(self.macros))
+        object.__setattr__(self, "environment", _frozen(self.environment))
+        object.__setattr__(self, "repos", tuple(self.repos))
+        object.__setattr__(self, "extra_packages", tuple(self.extra_packages))
+        if not self.repos:
+            raise ConfigError("a buildroot needs at least one repo", hint="pass --repo DIR or URL")
+        for name, value in self.macros.items():
+            if not _MACRO_NAME.match(name):
+                raise ConfigError(f"macro name {name!r} is not a valid rpm macro name")
+            if "\n" in value:
+                raise ConfigError(f"macro %{name} has a newline in its value; rpm macros here are one line")
+        for name in self.environment:
+            if not _ENV_NAME.match(name):
+                raise ConfigError(f"environment variable name {name!r} is not valid")
+        if len({r.repo_id for r in self.repos}) != len(self.repos):
+            raise ConfigError("two repos share one repo id")
+
+    @property
+    def offline(self) -> bool:
+        """No repo needs the network, so no phase gets any."""
+        return all(repo.is_local for repo in self.repos)
+
+    def inputs(self) -> dict:
+        """The spec as plain data, with the versions that shape the result.
+
+        The timeouts are left out: how long we wait changes nothing in the buildroot.
+        """
+        return {
+            "image": self.image, "image_digest": self.image_digest, "arch": self.arch,
+            "repos": [[repo.repo_id, repo.location] for repo in self.repos],
+            "group": self.group.value, "extra_packages": list(self.extra_packages),
+            "macros": dict(self.macros), "environment": dict(self.environment),
+            "package_manager": asdict(self.package_manager), "tag": self.tag, "build_user": self.build_user,
+            "template_version": TEMPLATE_VERSION, "adjutant_version": __version__,
+        }
+
+    def content_hash(self) -> str:
+        encoded = json.dumps(self.inputs(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()

@@ -1,0 +1,31 @@
+"""Checking that an input really is an SRPM, before any container is made."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from ..errors import BuildError
+
+_LEAD_MAGIC = b"\xed\xab\xee\xdb"
+_LEAD_SIZE = 96
+_TYPE_SOURCE = 1
+
+
+def check_srpm(path: Path) -> None:
+    """Raise BuildError unless ``path`` starts like a source RPM.
+
+    Only the lead is read here; a corrupt payload is caught by rpm's digest
+    check when the SRPM is unpacked in the buildroot.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BuildError(f"{path} does not exist or is not a file", hint="give the path of an SRPM or a spec")
+    with open(path, "rb") as handle:
+        lead = handle.read(_LEAD_SIZE)
+    if len(lead) < _LEAD_SIZE or not lead.startswith(_LEAD_MAGIC):
+        raise BuildError(f"{path} is not an RPM file", hint="give the path of an SRPM (*.src.rpm) or a spec")
+    (rpm_type,) = struct.unpack(">H", lead[6:8])
+    if rpm_type != _TYPE_SOURCE:
+        raise BuildError(f"{path} is a binary RPM, not a source RPM",
+                         hint="give the .src.rpm the package was built from")

@@ -1,0 +1,150 @@
+"""The koji-adjutant command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .buildroot.logs import BuildLogs
+from .buildroot.runner import BuildrootRunner
+from .buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts, kojid_macros
+from .container.interface import LABEL_WORKER
+from .defaults import DEV_IMAGE
+from .errors import AdjutantError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _parse_define(text: str) -> tuple[str, str]:
+    name, _, value = text.strip().partition(" ")
+    name = name.lstrip("%")
+    if not name or not value.strip():
+        raise argparse.ArgumentTypeError(f"--define takes 'NAME VALUE', got {text!r}")
+    return name, value.strip()
+
+
+def _repo_sources(locations: list[str]) -> tuple[RepoSource, ...]:
+    repos = []
+    for index, location in enumerate(locations):
+        if "://" not in location:
+            location = str(Path(location).resolve())
+        repos.append(RepoSource(repo_id=f"local-{index}" if index else "local", location=location))
+    return tuple(repos)
+
+
+def _progress(started: float):
+    def show(source: str, text: str) -> None:
+        print(f"[{time.monotonic() - started:7.1f}s] {text}", file=sys.stderr, flush=True)
+    return show
+
+
+def cmd_build_local(args: argparse.Namespace) -> int:
+    from .container.podman import PodmanManager
+
+    started = time.monotonic()
+    source = Path(args.source).resolve()
+    resultdir = Path(args.resultdir).resolve()
+    if not args.repo:
+        raise ConfigError("build-local needs at least one --repo (a directory made by createrepo_c, or a URL)")
+    macros = kojid_macros(args.arch)
+    macros.update(dict(args.define or []))
+    logs = BuildLogs(resultdir, listener=_progress(started))
+    phase_seconds: dict[str, float] = {}
+    print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
+    try:
+        with PodmanManager(socket=args.podman_socket) as manager:
+            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"})
+            srpm = source
+            if source.suffix == ".spec":
+                phase_started = time.monotonic()
+                srpm = runner.srpm_from_spec(args.image, source, resultdir / "input", logs)
+                phase_seconds["srpm"] = time.monotonic() - phase_started
+            image = manager.ensure_image(args.image)
+            spec = BuildrootSpec(
+                image=image.ref, image_digest=image.digest, arch=args.arch, repos=_repo_sources(args.repo),
+                group=InstallGroup.BUILD, macros=macros,
+                package_manager=PackageManagerOptions(releasever=args.releasever),
+                timeouts=Timeouts(rpmbuild=args.timeout))
+            result = runner.build(spec, srpm, resultdir, logs)
+    finally:
+        logs.close()
+    phase_seconds.update(result.phase_seconds)
+    print("\nbuild-local: success", file=sys.stderr)
+    for rpm in (*result.rpms, result.srpm):
+        print(f"  {rpm}")
+    times = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phase_seconds.items())
+    print(f"  time: {times}, total {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(f"  logs: {', '.join(p.name for p in result.logs)} in {resultdir}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .container.podman import PodmanManager
+
+    with PodmanManager(socket=args.podman_socket) as manager:
+        print(f"podman: reachable; resource limits enforced by {manager.limit_mode.value}")
+        image = manager.image_info(args.image)
+        if image is None:
+            print(f"image {args.image}: missing")
+            return 1
+        print(f"image {args.image}: {image.digest}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="koji-adjutant",
+        description="A Koji builder that runs every buildroot in a rootless podman container.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    parser.add_argument("--podman-socket", metavar="PATH",
+                        help="podman API socket (default: the user's own, or a private service started for the run)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser("build-local", help="build a package locally, like mock --rebuild",
+                                description="Build an SRPM (or a spec with its sources beside it) in a "
+                                            "container buildroot, with dependencies from the given repos.")
+    local.add_argument("source", metavar="SRPM|SPEC", help="the source RPM, or a spec file")
+    local.add_argument("--repo", action="append", metavar="DIR|URL",
+                       help="a package repository for the build group and BuildRequires (repeatable); "
+                            "a directory means offline mode: no network in any phase")
+    local.add_argument("--image", default=DEV_IMAGE, help=f"buildroot image (default {DEV_IMAGE})")
+    local.add_argument("--arch", default=platform.machine(), help="target arch (default: this host's)")
+    local.add_argument("--define", action="append", type=_parse_define, metavar="'NAME VALUE'",
+                       help="an rpm macro for the buildroot (repeatable)")
+    local.add_argument("--releasever", help="dnf releasever (default: what the image's dnf detects)")
+    local.add_argument("--resultdir", default="results", help="where RPMs and logs go (default ./results)")
+    local.add_argument("--timeout", type=int, default=Timeouts.rpmbuild, metavar="SECONDS",
+                       help="rpmbuild timeout (default %(default)s)")
+    local.set_defaults(func=cmd_build_local)
+
+    check = commands.add_parser("check", help="check that podman works and the image is present")
+    check.add_argument("--image", default=DEV_IMAGE)
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except AdjutantError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""How PodmanManager.create turns a ContainerSpec into podman-py's containers.create call.
+
+No podman here: the manager is built without its service and talks to a mock
+client, so only the mapping itself is under test.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerHandle,
+                                               ContainerSpec, ImageInfo, Mount, ResourceLimits)
+from koji_adjutant.container.limits import LimitMode
+from koji_adjutant.container.podman import PodmanManager
+from koji_adjutant.errors import ContainerSpecError, ImageNotFoundError
+
+IMAGE = "localhost/koji-adjutant-buildroot:test"
+LABELS = {LABEL_WORKER: "w1", LABEL_PURPOSE: "unit", LABEL_TASK: "42"}
+
+
+@pytest.fixture
+def make_manager(mocker):
+    def make(mode: LimitMode = LimitMode.WATCHDOG) -> PodmanManager:
+        manager = object.__new__(PodmanManager)
+        manager._client = mocker.MagicMock(name="PodmanClient")
+        manager._client.containers.create.return_value.id = "c0ffee"
+        manager.limit_mode = mode
+        manager._watchdogs = {}
+        manager._lock = threading.Lock()
+        mocker.patch.object(manager, "image_info", return_value=ImageInfo(ref=IMAGE, id="sha256:1", digest="sha256:1"))
+        return manager
+    return make
+
+
+def spec(**overrides) -> ContainerSpec:
+    values = {"image": IMAGE, "command": ["rpmbuild", "-bb", "x.spec"], "labels": dict(LABELS)}
+    values.update(overrides)
+    return ContainerSpec(**values)
+
+
+def create_call(manager: PodmanManager, container_spec: ContainerSpec):
+    handle = manager.create(container_spec)
+    create = manager._client.containers.create
+    create.assert_called_once()
+    args, kwargs = create.call_args
+    return handle, args, kwargs
+
+
+def test_basic_mapping(make_manager):
+    manager = make_manager()
+    s = spec(name="adjutant-build-1", user="1000:1000", workdir="/builddir", env={"HOME": "/builddir", "LANG": "C"})
+    handle, args, kwargs = create_call(manager, s)
+    assert args == (IMAGE, ["rpmbuild", "-bb", "x.spec"])
+    assert kwargs["name"] == "adjutant-build-1"
+    assert kwargs["labels"] == LABELS
+    assert kwargs["environment"] == {"HOME": "/builddir", "LANG": "C"}
+    assert kwargs["user"] == "1000:1000"
+    assert kwargs["working_dir"] == "/builddir"
+    assert kwargs["log_config"] == {"Type": "k8s-file"}
+    assert kwargs["mounts"] == []
+    assert handle == ContainerHandle(id="c0ffee", name="adjutant-build-1", spec=s)
+    manager.image_info.assert_called_once_with(IMAGE)
+
+
+def test_generated_name(make_manager):
+    manager = make_manager()
+    handle, _, kwargs = create_call(manager, spec())
+    assert kwargs["name"] == handle.name
+    assert handle.name.startswith("adjutant-") and len(handle.name) > len("adjutant-")
+    other = make_manager().create(spec())
+    assert other.name != handle.name
+
+
+def test_network_off_by_default(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec())
+    assert kwargs["network_mode"] == "none"
+
+
+def test_network_on_when_asked(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(network=True))
+    assert "network_mode" not in kwargs
+
+
+def test_mounts_read_only_honoured(make_manager, tmp_path):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "out").mkdir()
+    s = spec(mounts=[Mount(tmp_path / "repo", "/repo"), Mount(tmp_path / "out", "/builddir/out", read_only=False)])
+    _, _, kwargs = create_call(make_manager(), s)
+    assert kwargs["mounts"] == [
+        {"type": "bind", "source": str(tmp_path / "repo"), "target": "/repo", "read_only": True},
+        {"type": "bind", "source": str(tmp_path / "out"), "target": "/builddir/out", "read_only": False},
+    ]
+
+
+def test_keep_id(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(keep_id=(1000, 1001)))
+    assert kwargs["userns_mode"] == "keep-id:uid=1000,gid=1001"
+
+
+def test_no_keep_id(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec())
+    assert "userns_mode" not in kwargs
+
+
+def test_cgroup_mode_passes_limits_to_podman(make_manager):
+    limits = ResourceLimits(memory_bytes=256 << 20, pids=100, cpus=2)
+    _, args, kwargs = create_call(make_manager(LimitMode.CGROUP), spec(limits=limits))
+    assert args[1] == ["rpmbuild", "-bb", "x.spec"]  # no taskset
+    assert kwargs["mem_limit"] == 256 << 20
+    assert kwargs["memswap_limit"] == 256 << 20
+    assert kwargs["pids_limit"] == 100
+    assert kwargs["cpu_quota"] / kwargs["cpu_period"] == 2
+
+
+def test_watchdog_mode_pins_instead(make_manager, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    limits = ResourceLimits(memory_bytes=256 << 20, pids=100, cpus=2)
+    _, args, kwargs = create_call(make_manager(LimitMode.WATCHDOG), spec(limits=limits))
+    assert args[1] == ["taskset", "-c", "0-1", "rpmbuild", "-bb", "x.spec"]
+    for key in ("mem_limit", "memswap_limit", "pids_limit", "cpu_quota", "cpu_period", "nano_cpus"):
+        assert key not in kwargs
+
+
+def test_watchdog_mode_without_cpu_limit_does_not_pin(make_manager):
+    _, args, _ = create_call(make_manager(LimitMode.WATCHDOG), spec(limits=ResourceLimits(memory_bytes=1 << 30)))
+    assert args[1] == ["rpmbuild", "-bb", "x.spec"]
+
+
+@pytest.mark.parametrize("mode", list(LimitMode))
+def test_kwargs_are_all_understood_by_podman_py(make_manager, tmp_path, mode):
+    """podman-py raises TypeError on unknown keywords; map the call the way it would."""
+    from podman.domain.containers_create import CreateMixin
+
+    s = spec(mounts=[Mount(tmp_path, "/ro"), Mount(tmp_path, "/rw", read_only=False)],
+             limits=ResourceLimits(memory_bytes=64 << 20, pids=8, cpus=1), keep_id=(1000, 1000),
+             user="1000:1000", workdir="/builddir", env={"A": "b"})
+    _, args, kwargs = create_call(make_manager(mode), s)
+    payload = CreateMixin._render_payload({"image": args[0], "command": args[1], **kwargs})
+    assert payload["netns"] == {"nsmode": "none"}
+    assert payload["userns"] == {"nsmode": "keep-id:uid=1000,gid=1000"}
+    assert [(m["destination"], m["options"]) for m in payload["mounts"]] == [("/ro", ["ro"]), ("/rw", [])]
+    assert payload["log_configuration"]["driver"] == "k8s-file"
+    assert payload["labels"] == LABELS
+    if mode is LimitMode.CGROUP:
+        assert payload["resource_limits"]["memory"]["limit"] == 64 << 20
+        assert payload["resource_limits"]["pids"]["limit"] == 8
+        cpu = payload["resource_limits"]["cpu"]
+        assert cpu["period"] and cpu["quota"] == cpu["period"]
+
+
+def test_missing_image_raises_before_create(make_manager):
+    manager = make_manager()
+    manager.image_info.return_value = None
+    with pytest.raises(ImageNotFoundError) as info:
+        manager.create(spec())
+    assert IMAGE in info.value.message
+    assert info.value.hint == ImageNotFoundError.hint
+    manager._client.containers.create.assert_not_called()
+
+
+def test_invalid_spec_raises_before_anything(make_manager):
+    manager = make_manager()
+    with pytest.raises(ContainerSpecError):
+        manager.create(spec(labels={LABEL_WORKER: "w1"}))
+    manager.image_info.assert_not_called()
+    manager._client.containers.create.assert_not_called()

@@ -36,7 +36,7 @@ class BuildLogs:
     def _open(self, filename: str) -> BinaryIO:
         handle = self._files.get(filename)
         if handle is None:
-            handle = open(self.logdir / filename, "ab")
+            handle = open(self.logdir / filename, "wb")  # a new build starts its logs afresh
             self._files[filename] = handle
         return handle
 

@@ -1,0 +1,95 @@
+"""How much build-local costs over a bare rpmbuild, per sample. Not a test.
+
+For each sample it prints, in one run:
+  bare      rpmbuild -bb alone, in a container that already has the build
+            group and the BuildRequires installed (the floor any builder pays);
+  build-local  koji-adjutant build-local from the spec, end to end (SRPM,
+            dependency phase, commit, build phase, copy out, cleanup);
+  ratio     build-local / bare.
+Each number is the median of --repeat runs. Run as the build user:
+
+    sudo scripts/as-builder.sh python bench/build_local_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount
+from koji_adjutant.container.podman import PodmanManager
+from koji_adjutant.defaults import DEV_IMAGE
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ("hello-noarch", "hello-c", "dynamic-br")
+LABELS = {LABEL_WORKER: "bench", LABEL_PURPOSE: "bench"}
+
+
+def _exec(manager, handle, script: str, user: str = "root") -> None:
+    output: list[bytes] = []
+    code = manager.exec(handle, ["bash", "-c", script], sink=lambda _s, data: output.append(data), user=user)
+    if code != 0:
+        sys.exit(f"bench: step failed ({code}): {script}\n{b''.join(output).decode(errors='replace')}")
+
+
+def bare_rpmbuild(manager: PodmanManager, sample: str, repo: Path, repeat: int) -> float:
+    """Provision once with plain dnf, then time rpmbuild -bb alone."""
+    spec = f"/src/{sample}.spec"
+    container = ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"], labels=LABELS,
+                              mounts=[Mount(repo, "/repo"), Mount(REPO_ROOT / "examples" / sample, "/src")])
+    handle = manager.create(container)
+    try:
+        manager.start(handle)
+        dnf = "dnf -y -q --disablerepo='*' --enablerepo=r"
+        _exec(manager, handle, "mkdir -p /etc/yum.repos.d && "
+              "printf '[r]\\nbaseurl=file:///repo\\ngpgcheck=0\\n' > /etc/yum.repos.d/r.repo && "
+              f"{dnf} install @build && {dnf} builddep {spec}")
+        top = "--define '_topdir /tmp/top' --define '_sourcedir /src'"
+        if sample == "dynamic-br":
+            _exec(manager, handle, f"rpmbuild -br {top} {spec} || test $? = 11", user="mockbuild")
+            _exec(manager, handle, f"{dnf} builddep /tmp/top/SRPMS/*.nosrc.rpm")
+        times = []
+        for _ in range(repeat):
+            started = time.monotonic()
+            _exec(manager, handle, f"rpmbuild -bb --nodeps --quiet {top} {spec}", user="mockbuild")
+            times.append(time.monotonic() - started)
+        return statistics.median(times)
+    finally:
+        manager.remove(handle)
+
+
+def build_local(sample: str, repo: Path, workdir: Path, repeat: int) -> float:
+    times = []
+    for index in range(repeat):
+        started = time.monotonic()
+        subprocess.run(["koji-adjutant", "build-local", str(REPO_ROOT / "examples" / sample / f"{sample}.spec"),
+                        "--repo", str(repo), "--resultdir", str(workdir / f"{sample}-{index}")],
+                       check=True, capture_output=True)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--samples", default=",".join(SAMPLES))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="adjutant-bench-") as tmp:
+        workdir = Path(tmp)
+        repo = workdir / "repo"
+        subprocess.run([str(REPO_ROOT / "examples" / "make-repo.sh"), str(repo)], check=True, capture_output=True)
+        print(f"{'sample':<14} {'bare rpmbuild':>14} {'build-local':>12} {'ratio':>7}")
+        with PodmanManager() as manager:
+            for sample in args.samples.split(","):
+                bare = bare_rpmbuild(manager, sample, repo, args.repeat)
+                full = build_local(sample, repo, workdir, args.repeat)
+                print(f"{sample:<14} {bare:>13.2f}s {full:>11.2f}s {full / bare:>6.1f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import sys
 import time
@@ -96,6 +97,44 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    for key, value in config.effective_items():
+        print(f"{key} = {value}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .daemon import run
+
+    config = load_config(args.config)
+    if config.kojid.log_level:
+        logging.getLogger().setLevel(config.kojid.log_level)
+    if not args.fg:
+        _daemonize(args.logfile or config.adjutant.state_dir / "koji-adjutant.log")
+    logging.getLogger().handlers[0].setFormatter(
+        logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+    return run(config, force_lock=args.force_lock)
+
+
+def _daemonize(logfile: Path) -> None:
+    """Detach as kojid does without --fg; the log goes to ``logfile``."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    log_fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(null, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="koji-adjutant",
@@ -126,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check that podman works and the image is present")
     check.add_argument("--image", default=DEV_IMAGE)
     check.set_defaults(func=cmd_check)
+
+    daemon = commands.add_parser("run", help="run the builder daemon (kojid's job)",
+                                 description="Log in to the hub and build what it assigns, like kojid.")
+    daemon.add_argument("-c", "--config", metavar="FILE", type=Path, help="kojid.conf (default /etc/kojid/kojid.conf)")
+    daemon.add_argument("--fg", action="store_true", help="stay in the foreground, log to stderr")
+    daemon.add_argument("--force-lock", action="store_true", help="take the host's session even if another holds it")
+    daemon.add_argument("--logfile", type=Path, help="log file when not --fg (default STATE_DIR/koji-adjutant.log)")
+    daemon.set_defaults(func=cmd_run)
+
+    check_config = commands.add_parser("check-config", help="validate kojid.conf and print the effective configuration")
+    check_config.add_argument("-c", "--config", metavar="FILE", type=Path,
+                              help="configuration file (default /etc/kojid/kojid.conf)")
+    check_config.set_defaults(func=cmd_check_config)
     return parser
 
 

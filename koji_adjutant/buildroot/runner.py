@@ -16,12 +16,12 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..container.interface import (LABEL_PURPOSE, ContainerHandle, ContainerManager, ContainerSpec,
-                                   ImageInfo, Mount, Network, Stream)
+                                   ImageInfo, Mount, Network, ResourceLimits, Stream)
 from ..errors import AdjutantError, BuildError, BuildrootError, ContainerTimeoutError
 from . import deps
 from .installed import InstalledPackage, parse_rpm_list, write_installed
@@ -92,11 +92,17 @@ class _Workspace:
 
 
 class BuildrootRunner:
-    def __init__(self, manager: ContainerManager, labels: Mapping[str, str]):
+    def __init__(self, manager: ContainerManager, labels: Mapping[str, str],
+                 limits: ResourceLimits = ResourceLimits(), dependency_network: Network = Network.HOST):
+        """``dependency_network`` is used only when a repo is remote; offline, no phase has network."""
         self._manager = manager
         self._labels = dict(labels)
+        self._limits = limits
+        self._dependency_network = dependency_network
 
-    def build(self, spec: BuildrootSpec, srpm: Path, resultdir: Path, logs: BuildLogs) -> BuildResult:
+    def build(self, spec: BuildrootSpec, srpm: Path, resultdir: Path, logs: BuildLogs,
+              on_dependencies: Callable[[list[InstalledPackage]], None] | None = None) -> BuildResult:
+        """Build ``srpm``; ``on_dependencies`` hears the buildroot's packages before rpmbuild starts."""
         check_srpm(srpm)
         for repo in spec.repos:
             repo.check()
@@ -110,6 +116,8 @@ class BuildrootRunner:
             started = time.monotonic()
             installed = self._dependency_phase(spec, workspace, buildroot_ref, logs)
             phase_seconds["dependencies"] = time.monotonic() - started
+            if on_dependencies is not None:
+                on_dependencies(installed)
             started = time.monotonic()
             rpms, rebuilt_srpm = self._build_phase(spec, workspace, buildroot_ref, resultdir, logs)
             phase_seconds["build"] = time.monotonic() - started
@@ -154,13 +162,13 @@ class BuildrootRunner:
 
     # -- phases ----------------------------------------------------------------
     def _container(self, purpose: str, **kwargs) -> ContainerSpec:
-        return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, **kwargs)
+        return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, limits=self._limits, **kwargs)
 
     def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
                           logs: BuildLogs) -> list[InstalledPackage]:
         container = self._container(
             "dependencies", image=spec.image, command=["sleep", "infinity"],
-            network=Network.NONE if spec.offline else Network.HOST,
+            network=Network.NONE if spec.offline else self._dependency_network,
             mounts=dependency_mounts(spec, workspace.setup, workspace.input),
             env=dict(spec.environment), workdir="/builddir")
         logs.state("Start: dependency phase" + (" (offline, no network)" if spec.offline else ""))

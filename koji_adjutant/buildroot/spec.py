@@ -116,6 +116,8 @@ class BuildrootSpec:
     package_manager: PackageManagerOptions = field(default_factory=PackageManagerOptions)
     timeouts: Timeouts = field(default_factory=Timeouts)
     tag: str = "local"
+    #: rpmbuild --target; defaults to ``arch`` (differs for noarch builds).
+    target_arch: str | None = None
     #: The unprivileged user of the image that runs rpmbuild.
     build_user: str = "mockbuild"
 
@@ -138,6 +140,10 @@ class BuildrootSpec:
             raise ConfigError("two repos share one repo id")
 
     @property
+    def rpmbuild_target(self) -> str:
+        return self.target_arch or self.arch
+
+    @property
     def offline(self) -> bool:
         """No repo needs the network, so no phase gets any."""
         return all(repo.is_local for repo in self.repos)
@@ -153,6 +159,7 @@ class BuildrootSpec:
             "group": self.group.value, "extra_packages": list(self.extra_packages),
             "macros": dict(self.macros), "environment": dict(self.environment),
             "package_manager": asdict(self.package_manager), "tag": self.tag, "build_user": self.build_user,
+            "target_arch": self.rpmbuild_target,
             "template_version": TEMPLATE_VERSION, "adjutant_version": __version__,
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
 
 from ..errors import BuildError
@@ -29,3 +30,21 @@ def check_srpm(path: Path) -> None:
     if rpm_type != _TYPE_SOURCE:
         raise BuildError(f"{path} is a binary RPM, not a source RPM",
                          hint="give the .src.rpm the package was built from")
+
+
+def srpm_headers(path: Path, tags: tuple[str, ...]) -> dict[str, str]:
+    """Header values of an RPM, read with the host's rpm (empty string when unset)."""
+    query = "".join(f"%|{tag}?{{%{{{tag}}}}}:{{}}|\\n" for tag in tags)
+    result = subprocess.run(["rpm", "-qp", "--nosignature", "--nodigest", "--qf", query, str(path)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(f"could not read the header of {Path(path).name}: {result.stderr.strip()}")
+    return dict(zip(tags, result.stdout.split("\n")))
+
+
+def check_build_system_tags(path: Path) -> None:
+    """kojid's SRPM sanity check: the build system must have set these."""
+    values = srpm_headers(path, ("PACKAGER", "VENDOR", "DISTRIBUTION"))
+    for tag, value in values.items():
+        if not value:
+            raise BuildError(f"the build system failed to set the {tag.lower()} tag of {Path(path).name}")

@@ -46,8 +46,17 @@ def _plain_members(tar: tarfile.TarFile, origin: str) -> list[tarfile.TarInfo]:
     return members
 
 
-def _label_filters(labels: Mapping[str, str]) -> dict:
-    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+def _label_filters(labels: Mapping[str, str]) -> list[str]:
+    # A list: podman-py turns a list value of a filters dict into its str() and so matches nothing.
+    return [f"label={key}={value}" for key, value in labels.items()]
+
+
+def _list_status(attrs: Mapping) -> str:
+    # A listed container's State is the status itself; podman-py's .status expects inspect's dict.
+    state = attrs.get("State")
+    if isinstance(state, Mapping):
+        state = state.get("Status")
+    return str(state or "unknown")
 
 
 class PodmanManager:
@@ -61,11 +70,13 @@ class PodmanManager:
         self._service = PodmanService(socket)
         try:
             self._client = PodmanClient(base_url=self._service.uri)
-            host = self._client.info().get("host", {})
+            info = self._client.info()
+            host = info.get("host", {})
         except (PodmanError, OSError) as exc:
             self._service.close()
             raise PodmanUnreachableError(f"podman service at {self._service.uri} failed: {exc}") from exc
         self.limit_mode = detect_mode(host)
+        self._graph_root = info.get("store", {}).get("graphRoot", "")
         self._watchdogs: dict[str, Watchdog] = {}
         self._lock = threading.Lock()
         log.debug("podman on %s; resource limits enforced by %s", self._service.uri, self.limit_mode.value)
@@ -83,6 +94,10 @@ class PodmanManager:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def storage_root(self) -> str:
+        """Where podman keeps this user's images and containers (for free-space checks)."""
+        return self._graph_root
 
     # -- images --------------------------------------------------------------
     def image_info(self, ref: str) -> ImageInfo | None:
@@ -140,7 +155,8 @@ class PodmanManager:
             command = pin_command(spec.limits, command)
         if spec.keep_id is not None:
             uid, gid = spec.keep_id
-            args["userns_mode"] = f"keep-id:uid={uid},gid={gid}"
+            # The API wants mode and options apart; "keep-id:uid=..." as one mode is refused.
+            args["userns_mode"] = {"nsmode": "keep-id", "value": f"uid={uid},gid={gid}"}
         if spec.network is not Network.PRIVATE:
             args["network_mode"] = spec.network.value
         try:
@@ -317,7 +333,7 @@ class PodmanManager:
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         found = self._client.containers.list(all=True, filters=_label_filters(labels))
-        return [ContainerInfo(id=c.id, name=c.name, status=c.status, labels=dict(c.labels or {}))
+        return [ContainerInfo(id=c.id, name=c.name, status=_list_status(c.attrs), labels=dict(c.labels or {}))
                 for c in found]
 
     def remove_by_label(self, labels: Mapping[str, str]) -> list[str]:

@@ -1,0 +1,498 @@
+"""kojid.conf read into one typed, frozen Config.
+
+The file is kojid's own: its ``[kojid]`` section takes exactly the options
+kojid's ``get_options()`` takes (koji 1.35/1.36), with kojid's defaults and
+types, so an existing kojid.conf loads unchanged. Like kojid, an unknown key
+in ``[kojid]`` is refused rather than silently ignored. Options that only make
+sense for mock (mockdir, mockuser, mock_bootstrap_image) or for task types
+koji-adjutant does not handle are accepted and kept, but nothing reads them;
+their field metadata says so.
+
+Our own options live in an optional ``[adjutant]`` section (unknown keys are
+refused there too). Note that real kojid refuses any section other than
+``[kojid]``, so a file with ``[adjutant]`` is for koji-adjutant only.
+
+Parsing is raw, as kojid's (``%`` is not interpolated, so
+``host_principal_format = compile/%s@REALM`` works). Every problem is a
+ConfigError on one line naming the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import enum
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .container.interface import Network, PullPolicy
+from .defaults import DEV_IMAGE
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Where kojid reads its configuration unless told otherwise.
+DEFAULT_CONFIG_PATH = Path("/etc/kojid/kojid.conf")
+
+#: kojid uses these files for cert/serverca when the options are unset and the file exists.
+CERT_DEFAULTS = {"cert": "/etc/kojid/client.crt", "serverca": "/etc/kojid/serverca.crt"}
+
+KOJID_SECTION = "kojid"
+ADJUTANT_SECTION = "adjutant"
+
+#: Shown instead of a secret's value.
+MASK = "***"
+#: Shown for an option that has no value.
+UNSET = "(unset)"
+
+
+# -- value parsers: text from the file -> typed value; ValueError says what was expected --
+
+def _text(value: str) -> str:
+    return value
+
+
+def _integer(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("must be an integer") from None
+
+
+def _boolean(value: str) -> bool:
+    try:
+        return configparser.ConfigParser.BOOLEAN_STATES[value.strip().lower()]
+    except KeyError:
+        raise ValueError("must be a boolean (true/false, yes/no, on/off, 1/0)") from None
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(value.split())
+
+
+def _log_level(value: str) -> str:
+    # kojid looks the name up with getattr(logging, name) and quits when that fails
+    if not isinstance(getattr(logging, value, None), int):
+        raise ValueError("must be a logging level name such as DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _positive(convert: Callable[[str], Any], unit: str) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise ValueError(f"must be a positive {unit}") from None
+        if number <= 0:
+            raise ValueError(f"must be a positive {unit}")
+        return number
+    return parse
+
+
+def _limit(convert: Callable[[str], Any], unit: str) -> Callable[[str], Any]:
+    """A resource limit: a positive number, or empty/none/unlimited for no limit."""
+    positive = _positive(convert, unit)
+
+    def parse(value: str) -> Any:
+        if value.strip().lower() in ("", "none", "unlimited"):
+            return None
+        try:
+            return positive(value)
+        except ValueError:
+            raise ValueError(f"must be a positive {unit}, or 'unlimited'") from None
+    return parse
+
+
+def _enum(kind: type[enum.Enum], allowed: tuple[enum.Enum, ...] | None = None) -> Callable[[str], Any]:
+    choices = allowed or tuple(kind)
+
+    def parse(value: str) -> Any:
+        for choice in choices:
+            if value.strip().lower() == choice.value:
+                return choice
+        raise ValueError("must be one of " + ", ".join(repr(c.value) for c in choices))
+    return parse
+
+
+def _policy_name(value: str) -> str | None:
+    # empty: do not ask the hub at all (e.g. a hub too old to have host.evalPolicy)
+    return value.strip() or None
+
+
+def _socket(value: str) -> str | None:
+    if not value.strip():
+        return None
+    path = value.strip().removeprefix("unix://")
+    if not path.startswith("/"):
+        raise ValueError("must be an absolute socket path, or unix:///absolute/path")
+    return value.strip()
+
+
+def _directory(value: str) -> Path:
+    path = Path(os.path.expandvars(value.strip())).expanduser()
+    if not path.is_absolute():
+        raise ValueError("must be an absolute path (~ and $VARIABLES are expanded)")
+    return path
+
+
+def _worker_id(value: str) -> str:
+    value = _nonempty(value)
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain white space")
+    return value
+
+
+def _rlimit(value: str) -> tuple[int, ...]:
+    try:
+        limits = tuple(int(x) for x in value.split())
+    except ValueError:
+        limits = ()
+    if len(limits) not in (1, 2):
+        raise ValueError("must be one or two integers: SOFT [HARD]")
+    return limits
+
+
+# -- option declarations --------------------------------------------------------
+
+def _option(default: Any = dataclasses.MISSING, *, parse: Callable[[str], Any],
+            factory: Callable[[], Any] | None = None, secret: bool = False,
+            ignored: str = "", doc: str = "") -> Any:
+    """A field that is read from the file. ``ignored`` says why koji-adjutant never reads it."""
+    metadata = {"parse": parse, "secret": secret, "ignored": ignored, "doc": doc}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _derived(factory: Callable[[], Any]) -> Any:
+    """A field computed by the loader, not a key of the file."""
+    return field(default_factory=factory, metadata={"parse": None})
+
+
+_MOCK_ONLY = "mock only: koji-adjutant builds in podman containers, not mock chroots"
+_NOT_HANDLED = "used by task types koji-adjutant does not handle (image/maven builds)"
+
+
+@dataclass(frozen=True)
+class KojidOptions:
+    """The [kojid] section: every option kojid's get_options() accepts, kojid's defaults."""
+
+    # hub and login
+    server: str | None = _option(None, parse=_text, doc="hub XML-RPC URL (required)")
+    topurl: str | None = _option(None, parse=_text, doc="file URL of the hub (required); first of topurls")
+    topurls: tuple[str, ...] = _derived(tuple)
+    cert: str | None = _option(None, parse=_text, doc=f"SSL client cert; {CERT_DEFAULTS['cert']} if it exists")
+    serverca: str | None = _option(None, parse=_text,
+                                   doc=f"CA of the hub; {CERT_DEFAULTS['serverca']} if it exists")
+    user: str | None = _option(None, parse=_text)
+    password: str | None = _option(None, parse=_text, secret=True)
+    krb_principal: str | None = _option(None, parse=_text)
+    host_principal_format: str = _option("compile/%s@EXAMPLE.COM", parse=_text)
+    keytab: str = _option("/etc/kojid/kojid.keytab", parse=_text)
+    ccache: str = _option("/var/tmp/kojid.ccache", parse=_text)
+    retry_interval: int = _option(60, parse=_integer)
+    max_retries: int = _option(120, parse=_integer)
+    offline_retry: bool = _option(True, parse=_boolean)
+    offline_retry_interval: int = _option(120, parse=_integer)
+    timeout: int | None = _option(None, parse=_integer)
+    no_ssl_verify: bool = _option(False, parse=_boolean)
+    allow_noverifyssl: bool = _option(False, parse=_boolean)
+    use_fast_upload: bool = _option(True, parse=_boolean)
+
+    # main loop
+    sleeptime: int = _option(15, parse=_integer)
+    maxjobs: int = _option(10, parse=_integer)
+    minspace: int = _option(8192, parse=_integer, doc="MB of free space needed")
+    task_avail_delay: int = _option(300, parse=_integer)
+    methods: str | None = _option(None, parse=_text)
+    literal_task_arches: str = _option("", parse=_text)
+
+    # directories and plugins
+    topdir: str = _option("/mnt/koji", parse=_text)
+    workdir: str = _option("/var/tmp/koji", parse=_text)
+    chroot_tmpdir: str = _option("/chroot_tmpdir", parse=_text)
+    pluginpath: str = _option("/usr/lib/koji-builder-plugins", parse=_text)
+    plugin: tuple[str, ...] = _option((), parse=_words, doc="read from 'plugin' or 'plugins'")
+
+    # buildroots and builds
+    packager: str = _option("Koji", parse=_text)
+    vendor: str = _option("Koji", parse=_text)
+    distribution: str = _option("Koji", parse=_text)
+    mockhost: str = _option("koji-linux-gnu", parse=_text)
+    rpmbuild_timeout: int = _option(86400, parse=_integer)
+    yum_proxy: str | None = _option(None, parse=_text)
+    support_rpm_source_layout: bool = _option(True, parse=_boolean)
+    build_arch_can_fail: bool = _option(False, parse=_boolean)
+    failed_buildroot_lifetime: int = _option(14400, parse=_integer)
+    buildroot_basic_cleanup_delay: int = _option(120, parse=_integer)
+    buildroot_final_cleanup_delay: int = _option(86400, parse=_integer)
+
+    # SCM checkouts
+    allowed_scms: str = _option("", parse=_text)
+    allowed_scms_use_config: bool = _option(True, parse=_boolean)
+    allowed_scms_use_policy: bool = _option(False, parse=_boolean)
+    allow_password_in_scm_url: bool = _option(False, parse=_boolean)
+    scm_credentials_dir: str | None = _option(None, parse=_text)
+
+    # repositories
+    use_createrepo_c: bool = _option(True, parse=_boolean,
+                                     ignored="koji-adjutant always uses createrepo_c")
+    createrepo_skip_stat: bool = _option(True, parse=_boolean)
+    createrepo_update: bool = _option(True, parse=_boolean)
+    distrepo_skip_stat: bool = _option(False, parse=_boolean, ignored="distRepo tasks are not handled")
+    copy_old_repodata: bool = _option(False, parse=_boolean)
+
+    # mail and logging
+    smtphost: str = _option("example.com", parse=_text)
+    smtp_user: str | None = _option(None, parse=_text)
+    smtp_pass: str | None = _option(None, parse=_text, secret=True)
+    from_addr: str = _option("Koji Build System <buildsys@example.com>", parse=_text)
+    admin_emails: str | None = _option(None, parse=_text)
+    log_level: str | None = _option(None, parse=_log_level)
+    log_timestamps: bool = _option(False, parse=_boolean)
+
+    # accepted so an existing kojid.conf loads, never read by koji-adjutant
+    mockdir: str = _option("/var/lib/mock", parse=_text, ignored=_MOCK_ONLY)
+    mockuser: str = _option("kojibuilder", parse=_text, ignored=_MOCK_ONLY)
+    mock_bootstrap_image: bool = _option(False, parse=_boolean, ignored=_MOCK_ONLY)
+    oz_install_timeout: int = _option(0, parse=_integer, ignored=_NOT_HANDLED)
+    maven_repo_ignore: str = _option(
+        "*.md5 *.sha1 maven-metadata*.xml _maven.repositories _remote.repositories "
+        "resolver-status.properties *.lastUpdated", parse=_text, ignored=_NOT_HANDLED)
+    xz_options: str = _option("-z6T0", parse=_text, ignored=_NOT_HANDLED)
+    pkgurl: str | None = _option(None, parse=_text, ignored="obsolete, kojid ignores it too")
+
+    #: RLIMIT_* keys (any case), as kojid's koji.util.setup_rlimits takes them: SOFT [HARD].
+    rlimits: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}),
+                                                   hash=False, metadata={"parse": None})
+
+    def as_namespace(self) -> SimpleNamespace:
+        """The options as the attribute bag kojid passes around (TaskManager, handlers)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rlimits"}
+        values["plugin"] = list(self.plugin)
+        values["topurls"] = list(self.topurls)
+        values.update({name: " ".join(map(str, limits)) for name, limits in self.rlimits.items()})
+        return SimpleNamespace(**values)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "koji-adjutant"
+
+
+@dataclass(frozen=True)
+class AdjutantOptions:
+    """The [adjutant] section: koji-adjutant's own options."""
+
+    default_image: str = _option(DEV_IMAGE, parse=_nonempty,
+                                 doc="buildroot image when neither hub policy nor tag extra names one")
+    image_pull_policy: PullPolicy = _option(PullPolicy.IF_NOT_PRESENT, parse=_enum(PullPolicy))
+    podman_socket: str | None = _option(None, parse=_socket,
+                                        doc="podman API socket; unset: the user's own, or a private service")
+    image_policy: str | None = _option("buildroot_image", parse=_policy_name,
+                                       doc="hub policy asked with host.evalPolicy; empty: never ask")
+    worker_id: str = _option(parse=_worker_id, factory=socket.gethostname,
+                             doc="label on every container; default: this host's name on the hub")
+    offline: bool = _option(False, parse=_boolean,
+                            doc="repos are local directories under topdir; no phase gets network")
+    deps_network: Network = _option(Network.HOST, parse=_enum(Network, (Network.HOST, Network.PRIVATE)),
+                                    doc="network of the dependency phase (the build phase never has one)")
+    memory_limit_mb: int | None = _option(None, parse=_limit(int, "integer"))
+    pids_limit: int | None = _option(None, parse=_limit(int, "integer"))
+    cpus: float | None = _option(None, parse=_limit(float, "number"))
+    cache_max_size_gb: float = _option(20.0, parse=_positive(float, "number"))
+    cache_max_age_days: int = _option(14, parse=_positive(int, "integer"))
+    state_dir: Path = _option(parse=_directory, factory=_default_state_dir)
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return UNSET
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def _hide_url_password(text: str) -> str:
+    """http://user:secret@proxy/ -> http://user:***@proxy/; anything else unchanged."""
+    try:
+        parts = urlsplit(text)
+        if parts.password is None:
+            return text
+    except ValueError:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Config:
+    kojid: KojidOptions
+    adjutant: AdjutantOptions = field(default_factory=AdjutantOptions)
+    #: The file it was read from.
+    path: Path | None = None
+
+    def effective_items(self) -> list[tuple[str, str]]:
+        """(section.key, display value) for every option, secrets shown as ***."""
+        items: list[tuple[str, str]] = []
+        for section, options in ((KOJID_SECTION, self.kojid), (ADJUTANT_SECTION, self.adjutant)):
+            for f in dataclasses.fields(options):
+                if f.metadata.get("parse") is None:
+                    continue
+                value = getattr(options, f.name)
+                if f.name == "topurl" and section == KOJID_SECTION and self.kojid.topurls:
+                    value = self.kojid.topurls
+                if f.metadata.get("secret") and value:
+                    shown = MASK
+                else:
+                    shown = _display(value)
+                    if isinstance(value, str):
+                        shown = " ".join(_hide_url_password(word) for word in shown.split(" "))
+                items.append((f"{section}.{f.name}", shown))
+            if section == KOJID_SECTION:
+                for name, limits in sorted(self.kojid.rlimits.items()):
+                    items.append((f"{KOJID_SECTION}.{name}", _display(limits)))
+        return items
+
+
+# -- loading ----------------------------------------------------------------------
+
+def _fields(kind: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(kind) if f.metadata.get("parse") is not None}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _bad_value(path: Path, section: str, key: str, value: str, why: str) -> ConfigError:
+    return ConfigError(f"{path}: [{section}] {key} = {value!r} {why}")
+
+
+def _read(path: Path) -> configparser.ConfigParser:
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist",
+                          hint="give the right file with -c/--config")
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} is not a regular file")
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0no default section")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            parser.read_file(stream)
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text: {exc}") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"configuration file {path} cannot be parsed: {_one_line(exc)}") from None
+    for section in parser.sections():
+        if section not in (KOJID_SECTION, ADJUTANT_SECTION):
+            raise ConfigError(f"{path}: unknown section [{section}]",
+                              hint=f"only [{KOJID_SECTION}] and [{ADJUTANT_SECTION}] are read")
+    return parser
+
+
+def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
+    known = _fields(KojidOptions)
+    values: dict[str, Any] = {}
+    rlimits: dict[str, tuple[int, ...]] = {}
+    for key, raw in items:
+        if key in ("plugin", "plugins"):
+            name = "plugin"
+        elif key.upper().startswith("RLIMIT_"):
+            try:
+                rlimits[key.upper()] = _rlimit(raw)
+            except ValueError as exc:
+                raise _bad_value(path, KOJID_SECTION, key.upper(), raw, str(exc)) from None
+            continue
+        elif key in known:
+            name = key
+        else:
+            raise ConfigError(f"{path}: unknown option {key!r} in [{KOJID_SECTION}]",
+                              hint=f"kojid refuses it too; koji-adjutant's own options go in [{ADJUTANT_SECTION}]")
+        try:
+            values[name] = known[name].metadata["parse"](raw)
+        except ValueError as exc:
+            raise _bad_value(path, KOJID_SECTION, key, raw, str(exc)) from None
+        if known[name].metadata["ignored"]:
+            log.info("%s: [%s] %s is accepted but not used (%s)", path, KOJID_SECTION, key,
+                     known[name].metadata["ignored"])
+    for name in ("server", "topurl"):
+        if not (values.get(name) or "").strip():
+            raise ConfigError(f"{path}: [{KOJID_SECTION}] {name} is required",
+                              hint="kojid needs it too; see examples/kojid.conf")
+    topurls = tuple(values["topurl"].split())
+    values["topurl"], values["topurls"] = topurls[0], topurls
+    for name, default_file in CERT_DEFAULTS.items():
+        if values.get(name) is None and os.path.exists(default_file):
+            values[name] = default_file
+    values["rlimits"] = MappingProxyType(rlimits)
+    return values
+
+
+def _parse_adjutant(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
+    known = _fields(AdjutantOptions)
+    values: dict[str, Any] = {}
+    for key, raw in items:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown option {key!r} in [{ADJUTANT_SECTION}]",
+                              hint="known options: " + ", ".join(known))
+        try:
+            values[key] = known[key].metadata["parse"](raw)
+        except ValueError as exc:
+            raise _bad_value(path, ADJUTANT_SECTION, key, raw, str(exc)) from None
+    return values
+
+
+def host_name(kojid: KojidOptions) -> str:
+    """This builder's name on the hub, as far as the configuration tells it.
+
+    The user option when set; else, when there is no client certificate, the
+    host part of the Kerberos principal kojid would log in with
+    (krb_principal, or host_principal_format filled with the FQDN); else the
+    local host name.
+    """
+    if kojid.user:
+        return kojid.user
+    if not kojid.cert:
+        principal = kojid.krb_principal
+        if not principal:
+            try:
+                principal = kojid.host_principal_format % socket.getfqdn()
+            except (TypeError, ValueError):
+                principal = None
+        if principal:
+            name = principal.split("@", 1)[0].split("/", 1)[-1]
+            if name:
+                return name
+    return socket.gethostname()
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and check kojid.conf (default /etc/kojid/kojid.conf)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    parser = _read(path)
+    kojid_items = parser.items(KOJID_SECTION) if parser.has_section(KOJID_SECTION) else []
+    adjutant_items = parser.items(ADJUTANT_SECTION) if parser.has_section(ADJUTANT_SECTION) else []
+    kojid = KojidOptions(**_parse_kojid(path, kojid_items))
+    adjutant_values = _parse_adjutant(path, adjutant_items)
+    adjutant_values.setdefault("worker_id", host_name(kojid))
+    adjutant = AdjutantOptions(**adjutant_values)
+    return Config(kojid=kojid, adjutant=adjutant, path=path)

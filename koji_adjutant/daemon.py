@@ -1,0 +1,156 @@
+"""The builder daemon: koji's own TaskManager, with containers instead of mock.
+
+koji.daemon.TaskManager already does what the hub requires of a builder's
+loop (heartbeat, taking and forking tasks with subsessions, freeing stale
+tasks, noticing cancels, restarts); kojid is that loop plus mock. Here only
+the mock-specific parts are replaced: buildroot maintenance (orphaned
+containers, stale hub buildroots), the space check (container storage), and
+task cleanup (a killed task's containers go with it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
+
+import koji
+import koji.tasks
+from koji.daemon import TaskManager
+from koji.tasks import ServerExit, ServerRestart
+
+from .config import Config
+from .container.interface import LABEL_TASK, LABEL_WORKER
+from .container.podman import PodmanManager
+from .container.service import PodmanService
+from .hub import login, make_session
+from .tasks import HANDLERS
+
+log = logging.getLogger(__name__)
+
+#: Task methods of koji.tasks that a builder handles as kojid does.
+_KOJI_TASKS = (koji.tasks.WaitrepoTask, koji.tasks.DependantTask, koji.tasks.RestartTask,
+               koji.tasks.RestartVerifyTask, koji.tasks.RestartHostsTask, koji.tasks.ShutdownTask)
+_ACTIVE_BUILDROOT_STATES = ("INIT", "WAITING", "BUILDING")
+
+
+def worker_options(config: Config, podman_socket: str) -> SimpleNamespace:
+    """The options object koji's TaskManager and handlers read attributes from."""
+    options = config.kojid.as_namespace()
+    options.adjutant = dataclasses.replace(config.adjutant, podman_socket=podman_socket)
+    return options
+
+
+class AdjutantTaskManager(TaskManager):
+    def __init__(self, options, session, manager: PodmanManager):
+        super().__init__(options, session)
+        self._containers = manager
+        self._worker = {LABEL_WORKER: options.adjutant.worker_id}
+        self._storage = Path(manager.storage_root())
+        for handler in (*HANDLERS, *_KOJI_TASKS):
+            self.registerHandler(handler)
+
+    def remove_orphans(self) -> list[str]:
+        """Remove this worker's containers that no running task owns."""
+        removed = []
+        for container in self._containers.list_containers(self._worker):
+            task = container.labels.get(LABEL_TASK)
+            if task is None or not task.isdigit() or int(task) not in self.pids:
+                self._containers.remove(container.id)
+                removed.append(container.name)
+        if removed:
+            log.info("removed orphaned containers: %s", ", ".join(removed))
+        return removed
+
+    def updateBuildroots(self, nolocal=False):
+        """Expire hub buildroots of tasks no longer running here; remove orphaned containers."""
+        states = [koji.BR_STATES[name] for name in _ACTIVE_BUILDROOT_STATES]
+        for buildroot in self.session.listBuildroots(hostID=self.host_id, state=tuple(states)):
+            if buildroot.get("task_id") not in self.pids:
+                log.info("expiring stale buildroot %s of task %s", buildroot["id"], buildroot.get("task_id"))
+                self.session.host.setBuildRootState(buildroot["id"], "EXPIRED")
+        self.remove_orphans()
+
+    def checkSpace(self):
+        """minspace is measured where the buildroots live: podman's image storage."""
+        stat = os.statvfs(self._storage)
+        available_mb = stat.f_bavail * stat.f_bsize // (1024 * 1024)
+        if available_mb < self.options.minspace:
+            self.status = (f"Insufficient disk space at {self._storage}: {available_mb} MB, "
+                           f"{self.options.minspace} MB required")
+            log.warning(self.status)
+            return False
+        return True
+
+    def cleanupTask(self, task_id, wait=True):
+        """Kill the task's process as kojid does, and its containers with it."""
+        done = super().cleanupTask(task_id, wait=wait)
+        removed = self._containers.remove_by_label({**self._worker, LABEL_TASK: str(task_id)})
+        if removed:
+            log.info("removed containers of task %s: %s", task_id, ", ".join(removed))
+        return done
+
+
+def run(config: Config, force_lock: bool = False) -> int:
+    """The daemon's main loop, with kojid's signal handling."""
+    service = PodmanService(config.adjutant.podman_socket)
+    options = worker_options(config, service.uri)
+    session = make_session(options)
+    login(session, options)
+    session.exclusiveSession(force=force_lock)
+    log.info("logged in to %s as host %s", options.server, options.adjutant.worker_id)
+    manager = PodmanManager(socket=service.uri)
+    tm = AdjutantTaskManager(options, session, manager)
+    tm.remove_orphans()
+
+    def shutdown(*_args):
+        raise SystemExit
+
+    def restart(*_args):
+        log.warning("restart requested: restarting when idle")
+        tm.restart_pending = True
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGUSR1, restart)
+    signal.signal(signal.SIGUSR2, lambda *_args: None)
+    try:
+        while True:
+            taken = False
+            try:
+                tm.updateBuildroots()
+                tm.updateTasks()
+                taken = tm.getNextTask()
+            except (SystemExit, ServerExit, KeyboardInterrupt):
+                log.warning("exiting")
+                break
+            except ServerRestart:
+                log.warning("restarting")
+                manager.close()
+                service.close()
+                os.execv(sys.argv[0], sys.argv)
+            except koji.AuthExpired:
+                log.error("session expired")
+                break
+            except koji.RetryError:
+                raise
+            except Exception:
+                log.error("error in the main loop (the daemon goes on):\n%s", traceback.format_exc())
+            try:
+                if not taken:
+                    time.sleep(options.sleeptime)
+            except (SystemExit, KeyboardInterrupt):
+                log.warning("exiting")
+                break
+        log.warning("shutting down")
+        tm.shutdown()
+        session.logout()
+    finally:
+        manager.close()
+        service.close()
+    return 0

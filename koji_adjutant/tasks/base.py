@@ -1,0 +1,40 @@
+"""What every koji-adjutant task handler shares.
+
+Handlers subclass koji.tasks.BaseTaskHandler, as kojid's do, so koji's
+TaskManager runs them unchanged. Our errors are turned into the koji faults
+the hub expects (BuildError 1005, BuildrootError 1012) carrying our message,
+so the hub shows "what failed, which log, what to do" instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import koji
+from koji.tasks import BaseTaskHandler
+
+from ..container.interface import LABEL_TASK, LABEL_WORKER
+from ..errors import AdjutantError, BuildError, BuildrootError, ConfigError, ContainerError
+
+
+def as_koji_fault(exc: AdjutantError) -> koji.GenericError:
+    if isinstance(exc, BuildError):
+        return koji.BuildError(str(exc))
+    if isinstance(exc, (BuildrootError, ContainerError)):
+        return koji.BuildrootError(str(exc))
+    if isinstance(exc, ConfigError):
+        return koji.ConfigError(str(exc))
+    return koji.GenericError(str(exc))
+
+
+class AdjutantTask(BaseTaskHandler):
+    def run(self):
+        try:
+            return super().run()
+        except AdjutantError as exc:
+            raise as_koji_fault(exc) from exc
+
+    @property
+    def adjutant(self):
+        return self.options.adjutant
+
+    def container_labels(self) -> dict[str, str]:
+        return {LABEL_WORKER: self.adjutant.worker_id, LABEL_TASK: str(self.id)}

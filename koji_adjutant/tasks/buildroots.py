@@ -1,0 +1,126 @@
+"""Building in a buildroot the hub knows about: the steps every RPM task shares.
+
+From the hub's data (repo, tag build config, host) to a BuildrootSpec; then
+one build with its hub record walked INIT → BUILDING → EXPIRED, its logs
+uploaded while it runs, and its containers gone afterwards whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import koji
+
+from ..buildroot.installed import InstalledPackage
+from ..buildroot.logs import BuildLogs
+from ..buildroot.runner import BuildResult, BuildrootRunner
+from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts,
+                              kojid_macros)
+from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
+from ..container.podman import PodmanManager
+from ..errors import BuildrootError
+from ..hub import HubBuildroot, LogUploader, external_origins, rpmlist
+from ..policy import ImageChoice, choose_image
+
+log = logging.getLogger(__name__)
+
+_MACRO_PREFIX = "rpm.macro."
+_ENV_PREFIX = "rpm.env."
+
+
+@dataclass(frozen=True)
+class HubBuildResult:
+    build: BuildResult
+    brootid: int
+    log_paths: list[str]
+
+
+def _truthy(value) -> bool:
+    return value in (True, 1) or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, target_arch: str,
+                   image: ImageChoice, image_digest: str, group: InstallGroup) -> BuildrootSpec:
+    """The buildroot kojid would ask mock for, as a BuildrootSpec."""
+    kojid, adjutant = options, options.adjutant
+    extra = build_config.get("extra") or {}
+    macros = kojid_macros(br_arch, packager=kojid.packager, vendor=kojid.vendor,
+                          distribution=kojid.distribution, mockhost=kojid.mockhost)
+    macros.update({key[len(_MACRO_PREFIX):]: str(value) for key, value in extra.items()
+                   if key.startswith(_MACRO_PREFIX)})
+    environment = {key[len(_ENV_PREFIX):]: str(value) for key, value in extra.items()
+                   if key.startswith(_ENV_PREFIX)}
+    repo_path = f"{koji.PathInfo(topdir='').repo(repo_info['id'], repo_info['tag_name'])}/{br_arch}"
+    location = f"{kojid.topdir}{repo_path}" if adjutant.offline else f"{kojid.topurl}{repo_path}"
+    releasever = extra.get("mock.releasever")
+    return BuildrootSpec(
+        image=image.ref, image_digest=image_digest, arch=br_arch, target_arch=target_arch,
+        repos=(RepoSource(repo_id=f"koji-{repo_info['id']}", location=location),),
+        group=group, macros=macros, environment=environment, tag=repo_info["tag_name"],
+        package_manager=PackageManagerOptions(
+            releasever=str(releasever) if releasever else None,
+            module_hotfixes=_truthy(extra.get("mock.yum.module_hotfixes", False))),
+        timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))
+
+
+def resource_limits(adjutant) -> ResourceLimits:
+    memory = adjutant.memory_limit_mb * 1024 * 1024 if adjutant.memory_limit_mb else None
+    return ResourceLimits(memory_bytes=memory, pids=adjutant.pids_limit, cpus=adjutant.cpus)
+
+
+class TaskBuildroot:
+    """One buildroot of one task, from hub data to results."""
+
+    def __init__(self, task, tag, arch: str, repo_id: int, group: InstallGroup = InstallGroup.BUILD):
+        self._task = task
+        self._session = task.session
+        self.repo_info = self._session.repoInfo(repo_id, strict=True)
+        if koji.REPO_STATES[self.repo_info["state"]] not in ("READY", "EXPIRED"):
+            raise BuildrootError(f"repo {repo_id} is {koji.REPO_STATES[self.repo_info['state']]}, not ready")
+        self.build_config = self._session.getBuildConfig(tag, event=self.repo_info["create_event"])
+        if self.build_config["id"] != self.repo_info["tag_id"]:
+            raise BuildrootError(f"tag/repo mismatch: {self.build_config['name']} vs {self.repo_info['tag_name']}")
+        self.target_arch = arch
+        self.br_arch = task.find_arch(arch, self._session.host.getHost(), self.build_config)
+        self.group = group
+
+    def build(self, srpm: Path, resultdir: Path) -> HubBuildResult:
+        task = self._task
+        options = task.options
+        image = choose_image(self._session, options.adjutant.image_policy, self.build_config, self.br_arch,
+                             options.adjutant.default_image,
+                             extra_data={"task_id": task.id, "method": task.method})
+        origins = external_origins(self._session, self.repo_info, self.br_arch, options.topurl)
+        broot = HubBuildroot(self._session, self.repo_info["id"], self.br_arch, task.id)
+        labels = {**task.container_labels(), LABEL_BROOT: str(broot.id)}
+        logs = BuildLogs(resultdir)
+        uploader = LogUploader(self._session, resultdir, task.getUploadDir())
+        uploader.start()
+        installed: list[InstalledPackage] = []
+
+        def dependencies_installed(packages: list[InstalledPackage]) -> None:
+            installed[:] = packages
+            broot.building(rpmlist(packages, origins))
+
+        try:
+            with PodmanManager(socket=options.adjutant.podman_socket) as manager:
+                base = manager.ensure_image(image.ref, options.adjutant.image_pull_policy)
+                logs.write("container", (f"image: {base.ref}\ndigest: {base.digest}\nchosen by: {image.reason}\n"
+                                         f"buildroot: {broot.id} ({self.br_arch}, repo {self.repo_info['id']})\n"
+                                         ).encode())
+                spec = buildroot_spec(options, self.build_config, self.repo_info, self.br_arch, self.target_arch,
+                                      image, base.digest, self.group)
+                try:
+                    runner = BuildrootRunner(manager, labels, limits=resource_limits(options.adjutant),
+                                             dependency_network=options.adjutant.deps_network)
+                    result = runner.build(spec, srpm, resultdir, logs, on_dependencies=dependencies_installed)
+                finally:
+                    manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
+            broot.update(rpmlist(installed, origins))
+        finally:
+            logs.close()
+            log_paths = uploader.finish()
+            broot.expire()
+        return HubBuildResult(build=result, brootid=broot.id, log_paths=log_paths)

@@ -55,11 +55,14 @@ def parse_rpm_list(text: str, image_nevras: frozenset[str] = frozenset()) -> lis
         name, version, release, epoch, arch, sigmd5, size, buildtime, installtime = fields
         if name == "gpg-pubkey" or arch == "(none)":
             continue  # keys and other pseudo-packages are not packages
-        package = InstalledPackage(
-            name=name, version=version, release=release,
-            epoch=None if epoch == "(none)" else int(epoch), arch=arch,
-            payloadhash=sigmd5 if sigmd5 != "(none)" else "", size=int(size),
-            buildtime=int(buildtime), installtime=int(installtime), origin=ORIGIN_REPO)
+        try:
+            package = InstalledPackage(
+                name=name, version=version, release=release,
+                epoch=None if epoch == "(none)" else int(epoch), arch=arch,
+                payloadhash=sigmd5 if sigmd5 != "(none)" else "", size=int(size),
+                buildtime=int(buildtime), installtime=int(installtime), origin=ORIGIN_REPO)
+        except ValueError as exc:
+            raise BuildrootError(f"unexpected line in the installed package list: {line!r}") from exc
         if package.nevra in image_nevras:
             package = InstalledPackage(**{**asdict(package), "origin": ORIGIN_IMAGE})
         packages.append(package)
@@ -70,7 +73,8 @@ def write_installed(packages: list[InstalledPackage], logdir: Path) -> tuple[Pat
     """installed_pkgs.log for people (as mock writes it) and installed_pkgs.json for programs."""
     text_path = logdir / "installed_pkgs.log"
     text_path.write_text("".join(
-        f"{p.nevra} {p.buildtime} {p.size} {p.payloadhash} {p.installtime} {p.origin}\n" for p in packages))
+        f"{p.nevra} {p.buildtime} {p.size} {p.payloadhash or '(none)'} {p.installtime} {p.origin}\n"
+        for p in packages))
     json_path = logdir / "installed_pkgs.json"
     json_path.write_text(json.dumps([asdict(p) for p in packages], indent=1) + "\n")
     return text_path, json_path

@@ -31,12 +31,14 @@ class BuildLogs:
         self._files: dict[str, BinaryIO] = {}
         self._partial: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        for stale in (*self.logdir.glob("*.log"), self.logdir / "installed_pkgs.json"):
+            stale.unlink(missing_ok=True)  # an earlier build's logs must not pass for this one's
         self._open("state.log")
 
     def _open(self, filename: str) -> BinaryIO:
         handle = self._files.get(filename)
         if handle is None:
-            handle = open(self.logdir / filename, "wb")  # a new build starts its logs afresh
+            handle = open(self.logdir / filename, "ab")
             self._files[filename] = handle
         return handle
 

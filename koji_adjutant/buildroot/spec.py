@@ -26,6 +26,9 @@ TEMPLATE_VERSION = 1
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ARCH = re.compile(r"^[A-Za-z0-9_]+$")
+#: Koji tag names; never whitespace or control characters (they reach rendered files).
+_TAG = re.compile(r"^[A-Za-z0-9_.+/@-]+$")
 
 
 class InstallGroup(str, enum.Enum):
@@ -41,8 +44,10 @@ class RepoSource:
     location: str
 
     def __post_init__(self) -> None:
-        if not _REPO_ID.match(self.repo_id):
+        if not _REPO_ID.fullmatch(self.repo_id):
             raise ConfigError(f"repo id {self.repo_id!r} may only hold letters, digits and _.:-")
+        if not self.location or any(ch.isspace() or not ch.isprintable() for ch in self.location):
+            raise ConfigError(f"repo location {self.location!r} is empty or holds white space")
 
     @property
     def is_local(self) -> bool:
@@ -74,7 +79,8 @@ def kojid_macros(arch: str, packager: str = "Koji", vendor: str = "Koji",
     """The macros kojid sets in every buildroot, before tag rpm.macro.* overrides."""
     return {
         "_topdir": "/builddir/build",
-        "_rpmfilename": "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm",
+        # %% so rpm expands the tags per (sub)package, not once when the file is read.
+        "_rpmfilename": "%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
         "vendor": vendor,
         "packager": packager,
         "distribution": distribution,
@@ -129,12 +135,17 @@ class BuildrootSpec:
         if not self.repos:
             raise ConfigError("a buildroot needs at least one repo", hint="pass --repo DIR or URL")
         for name, value in self.macros.items():
-            if not _MACRO_NAME.match(name):
+            if not _MACRO_NAME.fullmatch(name):
                 raise ConfigError(f"macro name {name!r} is not a valid rpm macro name")
-            if "\n" in value:
-                raise ConfigError(f"macro %{name} has a newline in its value; rpm macros here are one line")
+            if "\n" in value or not value.strip() or value.endswith("\\"):
+                raise ConfigError(f"macro %{name} value {value!r} cannot be one rpm macro line",
+                                  hint="give a non-empty, single-line value that does not end in a backslash")
+        for field_name, pattern, value in (("arch", _ARCH, self.arch), ("target arch", _ARCH, self.rpmbuild_target),
+                                           ("tag", _TAG, self.tag)):
+            if not pattern.fullmatch(value):
+                raise ConfigError(f"{field_name} {value!r} is not valid")
         for name in self.environment:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ConfigError(f"environment variable name {name!r} is not valid")
         if len({r.repo_id for r in self.repos}) != len(self.repos):
             raise ConfigError("two repos share one repo id")

@@ -52,6 +52,9 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     resultdir = Path(args.resultdir).resolve()
     if not args.repo:
         raise ConfigError("build-local needs at least one --repo (a directory made by createrepo_c, or a URL)")
+    repos = _repo_sources(args.repo)
+    for repo in repos:
+        repo.check()  # before any container: a wrong --repo is the commonest mistake
     macros = kojid_macros(args.arch)
     macros.update(dict(args.define or []))
     logs = BuildLogs(resultdir, listener=_progress(started))
@@ -67,7 +70,7 @@ def cmd_build_local(args: argparse.Namespace) -> int:
                 phase_seconds["srpm"] = time.monotonic() - phase_started
             image = manager.ensure_image(args.image)
             spec = BuildrootSpec(
-                image=image.ref, image_digest=image.digest, arch=args.arch, repos=_repo_sources(args.repo),
+                image=image.ref, image_digest=image.digest, arch=args.arch, repos=repos,
                 group=InstallGroup.BUILD, macros=macros,
                 package_manager=PackageManagerOptions(releasever=args.releasever),
                 timeouts=Timeouts(rpmbuild=args.timeout))

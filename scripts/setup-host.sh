@@ -55,6 +55,8 @@ default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 log_driver = "k8s-file"
 [engine]
 runtime = "runc"
+# An exec session'"'"'s conmon otherwise lingers 5 minutes after the command ends.
+exit_command_delay = 5
 '
 write_if_changed() {  # path content [owner]
   if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then

@@ -211,7 +211,8 @@ class BuildrootRunner:
                 result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.rpmbuild)
             except ContainerTimeoutError as exc:
                 raise BuildError(f"rpmbuild ran over its timeout of {spec.timeouts.rpmbuild} s and was killed",
-                                 hint="raise rpmbuild_timeout if the build legitimately takes longer",
+                                 hint="if the build legitimately takes longer, raise the timeout "
+                                      "(build-local --timeout, kojid.conf rpmbuild_timeout)",
                                  log_path=str(logs.path("build"))) from exc
             if result.exit_code != 0:
                 raise BuildError(f"rpmbuild failed (exit {result.exit_code})", log_path=str(logs.path("build")),

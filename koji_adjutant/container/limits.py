@@ -67,9 +67,9 @@ def pin_command(limits: ResourceLimits, command: Sequence[str]) -> list[str]:
     """Prefix ``command`` with taskset when a cpu limit must be enforced without cgroups."""
     if limits.cpus is None:
         return list(command)
-    count = min(max(1, math.ceil(limits.cpus)), os.cpu_count() or 1)
-    cpus = "0" if count == 1 else f"0-{count - 1}"
-    return ["taskset", "-c", cpus, *command]
+    allowed = sorted(os.sched_getaffinity(0))
+    count = min(max(1, math.ceil(limits.cpus)), len(allowed))
+    return ["taskset", "-c", ",".join(map(str, allowed[:count])), *command]
 
 
 @dataclass(frozen=True)

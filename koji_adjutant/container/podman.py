@@ -120,17 +120,35 @@ class PodmanManager:
                 raise ImageNotFoundError(f"image {ref} is not present and the pull policy is 'never'")
             return info
         log.info("pulling image %s", ref)
-        try:
-            self._client.images.pull(ref)
-        except (APIError, PodmanError) as exc:
+        failure = self._pull(ref)
+        if failure is not None:
             if info is not None and policy is PullPolicy.ALWAYS:
-                log.warning("could not refresh image %s (%s); using the local copy", ref, exc)
+                log.warning("could not refresh image %s (%s); using the local copy", ref, failure)
                 return info
-            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {exc}") from exc
+            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {failure}")
         info = self.image_info(ref)
         if info is None:
             raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
         return info
+
+    def _pull(self, ref: str) -> str | None:
+        """Pull ``ref``; the reason it failed, or None.
+
+        podman reports a failed pull inside a 200 response's stream, which
+        podman-py's images.pull() does not turn into an error.
+        """
+        try:
+            response = self._client.api.post("/images/pull", params={"reference": ref, "quiet": True},
+                                             stream=True)
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line:
+                    message = json.loads(line)
+                    if message.get("error"):
+                        return str(message["error"]).strip()
+        except (APIError, PodmanError, ValueError) as exc:
+            return str(exc)
+        return None
 
     def remove_image(self, ref: str) -> None:
         try:

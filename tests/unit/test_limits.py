@@ -95,8 +95,9 @@ def test_cgroup_args_reach_podman():
 
 @pytest.fixture
 def cpu_count(monkeypatch):
+    """The CPUs this process may run on: 0..count-1."""
     def set_count(count):
-        monkeypatch.setattr(os, "cpu_count", lambda: count)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(count or 1)))
     return set_count
 
 
@@ -112,22 +113,27 @@ def test_no_cpu_limit_leaves_the_command_alone(cpu_count):
     (1, "0"),
     (0.1, "0"),
     (0.5, "0"),
-    (1.0001, "0-1"),
-    (1.5, "0-1"),
-    (2, "0-1"),
-    (2.01, "0-2"),
-    (3, "0-2"),
-    (8, "0-7"),
+    (1.0001, "0,1"),
+    (1.5, "0,1"),
+    (2, "0,1"),
+    (2.01, "0,1,2"),
+    (3, "0,1,2"),
+    (8, "0,1,2,3,4,5,6,7"),
 ])
 def test_fractional_cpus_round_up(cpu_count, cpus, expected):
     cpu_count(8)
     assert pin_command(ResourceLimits(cpus=cpus), ["make", "-j4"]) == ["taskset", "-c", expected, "make", "-j4"]
 
 
-@pytest.mark.parametrize("cpus, count, expected", [(16, 4, "0-3"), (5, 4, "0-3"), (2, 1, "0"), (3, None, "0")])
+@pytest.mark.parametrize("cpus, count, expected", [(16, 4, "0,1,2,3"), (5, 4, "0,1,2,3"), (2, 1, "0"), (3, None, "0")])
 def test_cpus_capped_at_cpu_count(cpu_count, cpus, count, expected):
     cpu_count(count)
     assert pin_command(ResourceLimits(cpus=cpus), ["true"]) == ["taskset", "-c", expected, "true"]
+
+
+def test_pins_to_the_cpus_this_worker_may_use(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5, 2, 7})
+    assert pin_command(ResourceLimits(cpus=2), ["true"]) == ["taskset", "-c", "2,5", "true"]
 
 
 def test_pin_command_does_not_change_its_input(cpu_count):

@@ -6,13 +6,15 @@ client, so only the mapping itself is under test.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
 import pytest
 
 from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerHandle,
-                                               ContainerSpec, ImageInfo, Mount, ResourceLimits)
+                                               ContainerInfo, ContainerSpec, ImageInfo, Mount, Network,
+                                               ResourceLimits)
 from koji_adjutant.container.limits import LimitMode
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.errors import ContainerSpecError, ImageNotFoundError
@@ -75,13 +77,24 @@ def test_generated_name(make_manager):
 
 
 def test_network_off_by_default(make_manager):
+    assert spec().network is Network.NONE
     _, _, kwargs = create_call(make_manager(), spec())
     assert kwargs["network_mode"] == "none"
 
 
-def test_network_on_when_asked(make_manager):
-    _, _, kwargs = create_call(make_manager(), spec(network=True))
+def test_network_none_when_asked(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(network=Network.NONE))
+    assert kwargs["network_mode"] == "none"
+
+
+def test_private_network_is_podmans_default(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(network=Network.PRIVATE))
     assert "network_mode" not in kwargs
+
+
+def test_host_network(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(network=Network.HOST))
+    assert kwargs["network_mode"] == "host"
 
 
 def test_mounts_read_only_honoured(make_manager, tmp_path):
@@ -97,7 +110,8 @@ def test_mounts_read_only_honoured(make_manager, tmp_path):
 
 def test_keep_id(make_manager):
     _, _, kwargs = create_call(make_manager(), spec(keep_id=(1000, 1001)))
-    assert kwargs["userns_mode"] == "keep-id:uid=1000,gid=1001"
+    # podman 4.3's API refuses "keep-id:uid=..,gid=.." as one mode: mode and options go apart.
+    assert kwargs["userns_mode"] == {"nsmode": "keep-id", "value": "uid=1000,gid=1001"}
 
 
 def test_no_keep_id(make_manager):
@@ -116,10 +130,10 @@ def test_cgroup_mode_passes_limits_to_podman(make_manager):
 
 
 def test_watchdog_mode_pins_instead(make_manager, monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     limits = ResourceLimits(memory_bytes=256 << 20, pids=100, cpus=2)
     _, args, kwargs = create_call(make_manager(LimitMode.WATCHDOG), spec(limits=limits))
-    assert args[1] == ["taskset", "-c", "0-1", "rpmbuild", "-bb", "x.spec"]
+    assert args[1] == ["taskset", "-c", "0,1", "rpmbuild", "-bb", "x.spec"]
     for key in ("mem_limit", "memswap_limit", "pids_limit", "cpu_quota", "cpu_period", "nano_cpus"):
         assert key not in kwargs
 
@@ -140,7 +154,7 @@ def test_kwargs_are_all_understood_by_podman_py(make_manager, tmp_path, mode):
     _, args, kwargs = create_call(make_manager(mode), s)
     payload = CreateMixin._render_payload({"image": args[0], "command": args[1], **kwargs})
     assert payload["netns"] == {"nsmode": "none"}
-    assert payload["userns"] == {"nsmode": "keep-id:uid=1000,gid=1000"}
+    assert payload["userns"] == {"nsmode": "keep-id", "value": "uid=1000,gid=1000"}
     assert [(m["destination"], m["options"]) for m in payload["mounts"]] == [("/ro", ["ro"]), ("/rw", [])]
     assert payload["log_configuration"]["driver"] == "k8s-file"
     assert payload["labels"] == LABELS
@@ -167,3 +181,44 @@ def test_invalid_spec_raises_before_anything(make_manager):
         manager.create(spec(labels={LABEL_WORKER: "w1"}))
     manager.image_info.assert_not_called()
     manager._client.containers.create.assert_not_called()
+
+
+# -- listing by label ------------------------------------------------------------
+
+def listed(mocker, cid: str, name: str, state, labels: dict):
+    container = mocker.MagicMock()
+    container.id = cid
+    container.name = name
+    container.attrs = {"Id": cid, "Names": [name], "State": state, "Labels": labels}
+    container.labels = labels
+    return container
+
+
+def test_list_containers_filters_by_every_label(make_manager, mocker):
+    from podman.api import prepare_filters
+
+    manager = make_manager()
+    manager._client.containers.list.return_value = [
+        listed(mocker, "a1", "adjutant-a", "exited", LABELS),
+        listed(mocker, "b2", "adjutant-b", {"Status": "running"}, LABELS),
+    ]
+    found = manager.list_containers({LABEL_WORKER: "w1", LABEL_TASK: "42"})
+    assert found == [ContainerInfo(id="a1", name="adjutant-a", status="exited", labels=LABELS),
+                     ContainerInfo(id="b2", name="adjutant-b", status="running", labels=LABELS)]
+    _, kwargs = manager._client.containers.list.call_args
+    assert kwargs["all"] is True
+    # What podman-py sends: one label filter per label, which podman ANDs.
+    assert json.loads(prepare_filters(kwargs["filters"])) == {
+        "label": [f"{LABEL_WORKER}=w1", f"{LABEL_TASK}=42"]}
+
+
+def test_remove_by_label_removes_each_listed_container(make_manager, mocker):
+    manager = make_manager()
+    manager._client.containers.list.return_value = [listed(mocker, "a1", "adjutant-a", "created", LABELS),
+                                                    listed(mocker, "b2", "adjutant-b", "exited", LABELS)]
+    assert manager.remove_by_label({LABEL_WORKER: "w1"}) == ["adjutant-a", "adjutant-b"]
+    removed = [c.args[0] for c in manager._client.containers.get.call_args_list]
+    assert "a1" in removed and "b2" in removed
+    remove = manager._client.containers.get.return_value.remove
+    assert remove.call_count == 2
+    remove.assert_called_with(force=True, v=True)

@@ -10,12 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, envcli
+from .buildroot.cache import BuildrootCache
 from .buildroot.logs import BuildLogs
 from .buildroot.runner import BuildrootRunner
 from .buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts, kojid_macros
 from .container.interface import LABEL_WORKER
 from .defaults import DEV_IMAGE
+from .envstore import EnvironmentStore
 from .errors import AdjutantError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
     try:
         with PodmanManager(socket=args.podman_socket) as manager:
-            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"})
+            cache = BuildrootCache(EnvironmentStore(), manager) if args.cache else None
+            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, cache=cache)
             srpm = source
             if source.suffix == ".spec":
                 phase_started = time.monotonic()
@@ -163,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--resultdir", default="results", help="where RPMs and logs go (default ./results)")
     local.add_argument("--timeout", type=int, default=Timeouts.rpmbuild, metavar="SECONDS",
                        help="rpmbuild timeout (default %(default)s)")
+    local.add_argument("--cache", action="store_true",
+                       help="reuse (and keep) the installed buildroot for later builds with the same inputs; "
+                            "see 'koji-adjutant env list'")
     local.set_defaults(func=cmd_build_local)
 
     check = commands.add_parser("check", help="check that podman works and the image is present")
@@ -176,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--force-lock", action="store_true", help="take the host's session even if another holds it")
     daemon.add_argument("--logfile", type=Path, help="log file when not --fg (default STATE_DIR/koji-adjutant.log)")
     daemon.set_defaults(func=cmd_run)
+
+    envcli.register(commands)
 
     check_config = commands.add_parser("check-config", help="validate kojid.conf and print the effective configuration")
     check_config.add_argument("-c", "--config", metavar="FILE", type=Path,

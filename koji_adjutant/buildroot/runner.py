@@ -16,7 +16,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..container.interface import (LABEL_PURPOSE, ContainerHandle, ContainerMana
                                    ImageInfo, Mount, Network, ResourceLimits, Stream)
 from ..errors import AdjutantError, BuildError, BuildrootError, ContainerTimeoutError
 from . import deps
+from .cache import BuildrootCache
 from .installed import InstalledPackage, parse_rpm_list, write_installed
 from .logs import BuildLogs
 from .render import INIT_SCRIPT, INPUT_DIR, REPOS_DIR, SETUP_DIR, render
@@ -52,9 +54,9 @@ def dependency_mounts(spec: BuildrootSpec, setup_dir: Path, input_dir: Path) -> 
     return mounts
 
 
-def build_mounts(setup_dir: Path) -> list[Mount]:
-    """The build phase sees only the rendered setup, read-only; results leave by copy."""
-    return [Mount(setup_dir, SETUP_DIR)]
+def build_mounts(setup_dir: Path, input_dir: Path) -> list[Mount]:
+    """The build phase sees the rendered setup and its input SRPM, read-only; results leave by copy."""
+    return [Mount(setup_dir, SETUP_DIR), Mount(input_dir, INPUT_DIR)]
 
 
 def _installed(run: deps.StepRunner, image_nevras: frozenset[str] = frozenset()) -> list[InstalledPackage]:
@@ -93,8 +95,11 @@ class _Workspace:
 
 class BuildrootRunner:
     def __init__(self, manager: ContainerManager, labels: Mapping[str, str],
-                 limits: ResourceLimits = ResourceLimits(), dependency_network: Network = Network.HOST):
-        """``dependency_network`` is used only when a repo is remote; offline, no phase has network."""
+                 limits: ResourceLimits = ResourceLimits(), dependency_network: Network = Network.HOST,
+                 cache: BuildrootCache | None = None):
+        """``dependency_network`` is used only when a repo is remote; offline, no phase has network.
+        ``cache``: reuse dependency phases across builds (see cache.py)."""
+        self._cache = cache
         self._manager = manager
         self._labels = dict(labels)
         self._limits = limits
@@ -110,23 +115,48 @@ class BuildrootRunner:
         resultdir.mkdir(parents=True, exist_ok=True)
         workspace = _Workspace(spec, Path(srpm))
         phase_seconds: dict[str, float] = {}
-        buildroot_ref = f"localhost/adjutant-{spec.tag}-{spec.arch}-{spec.content_hash()[:12]}:{uuid.uuid4().hex[:8]}"
         try:
             logs.note("root", f"image {base.ref} digest {base.digest}")
             started = time.monotonic()
-            installed = self._dependency_phase(spec, workspace, buildroot_ref, logs)
-            phase_seconds["dependencies"] = time.monotonic() - started
-            if on_dependencies is not None:
-                on_dependencies(installed)
-            started = time.monotonic()
-            rpms, rebuilt_srpm = self._build_phase(spec, workspace, buildroot_ref, resultdir, logs)
-            phase_seconds["build"] = time.monotonic() - started
+            with self._environment(spec, srpm, base, workspace, logs) as (buildroot_ref, installed):
+                phase_seconds["dependencies"] = time.monotonic() - started
+                if on_dependencies is not None:
+                    on_dependencies(installed)
+                started = time.monotonic()
+                rpms, rebuilt_srpm = self._build_phase(spec, workspace, buildroot_ref, resultdir, logs)
+                phase_seconds["build"] = time.monotonic() - started
         finally:
-            self._manager.remove_image(buildroot_ref)
             workspace.remove()
         write_installed(installed, logs.logdir)
         return BuildResult(rpms=tuple(rpms), srpm=rebuilt_srpm, logs=tuple(logs.files()),
                            installed=tuple(installed), base_image=base, phase_seconds=phase_seconds)
+
+    @contextmanager
+    def _environment(self, spec: BuildrootSpec, srpm: Path, base: ImageInfo, workspace: _Workspace,
+                     logs: BuildLogs) -> Iterator[tuple[str, list[InstalledPackage]]]:
+        """The image the build phase starts from, with the packages in it.
+
+        With a cache: a reused environment, or a new one made and kept. Without:
+        a fresh one, removed after the build.
+        """
+        if self._cache is None:
+            ref = f"localhost/adjutant-{spec.tag}-{spec.arch}-{spec.content_hash()[:12]}:{uuid.uuid4().hex[:8]}"
+            try:
+                installed, _image = self._dependency_phase(spec, workspace, ref, logs)
+                yield ref, installed
+            finally:
+                self._manager.remove_image(ref)
+            return
+        with self._cache.slot(spec, srpm, base) as slot:
+            if slot.hit:
+                logs.state(f"Start: dependency phase (cached environment {slot.name})")
+                logs.note("root", f"reusing cached buildroot {slot.name}: no dependency installation")
+                logs.state("Finish: dependency phase")
+                installed = slot.installed
+            else:
+                installed, image = self._dependency_phase(spec, workspace, slot.ref, logs)
+                self._cache.record(slot, spec, base, installed, image)
+        yield slot.ref, installed
 
     def srpm_from_spec(self, image: str, spec_file: Path, outdir: Path, logs: BuildLogs) -> Path:
         """Make an SRPM from a spec and the sources beside it, in a container with no network."""
@@ -165,7 +195,7 @@ class BuildrootRunner:
         return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, limits=self._limits, **kwargs)
 
     def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
-                          logs: BuildLogs) -> list[InstalledPackage]:
+                          logs: BuildLogs) -> tuple[list[InstalledPackage], ImageInfo]:
         container = self._container(
             "dependencies", image=spec.image, command=["sleep", "infinity"],
             network=Network.NONE if spec.offline else self._dependency_network,
@@ -191,17 +221,18 @@ class BuildrootRunner:
                 raise
             self._manager.kill(handle)
             self._manager.wait(handle)
-            self._manager.commit(handle, buildroot_ref)
+            image = self._manager.commit(handle, buildroot_ref)
         finally:
             self._manager.remove(handle)
         logs.state("Finish: dependency phase")
-        return installed
+        return installed, image
 
     def _build_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
                      resultdir: Path, logs: BuildLogs) -> tuple[list[Path], Path]:
         container = self._container(
-            "build", image=buildroot_ref, command=[INIT_SCRIPT, "build"], user=spec.build_user,
-            network=Network.NONE, mounts=build_mounts(workspace.setup), env=dict(spec.environment),
+            "build", image=buildroot_ref, command=[INIT_SCRIPT, "build", f"{INPUT_DIR}/{workspace.srpm.name}"],
+            user=spec.build_user, network=Network.NONE, mounts=build_mounts(workspace.setup, workspace.input),
+            env=dict(spec.environment),
             workdir=TOPDIR)
         logs.state("Start: build phase (no network)")
         handle = self._manager.create(container)

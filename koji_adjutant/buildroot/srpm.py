@@ -48,3 +48,12 @@ def check_build_system_tags(path: Path) -> None:
     for tag, value in values.items():
         if not value:
             raise BuildError(f"the build system failed to set the {tag.lower()} tag of {Path(path).name}")
+
+
+def srpm_requires(path: Path) -> list[str]:
+    """The SRPM's BuildRequires as its header lists them, sorted."""
+    result = subprocess.run(["rpm", "-qp", "--nosignature", "--nodigest", "--requires", str(path)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(f"could not read the BuildRequires of {Path(path).name}: {result.stderr.strip()}")
+    return sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})

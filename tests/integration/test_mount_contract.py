@@ -67,8 +67,9 @@ def test_local_repo_mounted_under_its_own_id_whatever_the_order():
         (Path("/srv/a"), f"{REPOS}/local-1", True), (Path("/srv/b"), f"{REPOS}/local-2", True)]
 
 
-def test_build_mounts_only_the_setup():
-    assert triples(build_mounts(Path("/tmp/ws/setup"))) == [(Path("/tmp/ws/setup"), SETUP, True)]
+def test_build_mounts_only_the_setup_and_the_input():
+    assert triples(build_mounts(Path("/tmp/ws/setup"), Path("/tmp/ws/input"))) == [
+        (Path("/tmp/ws/setup"), SETUP, True), (Path("/tmp/ws/input"), INPUT, True)]
 
 
 def test_rendered_repo_file_points_at_the_mounts():
@@ -193,9 +194,10 @@ def test_build_phase_mounts(recorded_build):
     _, _, created, _ = recorded_build
     workspace = Path(created["dependencies"].spec.mounts[0].source).parent
     build = created["build"]
-    expected = [(workspace / "setup", SETUP, True)]
-    assert triples(build.spec.mounts) == expected == triples(build_mounts(workspace / "setup"))
-    assert inspected_mounts(build) == expected
+    expected = [(workspace / "setup", SETUP, True), (workspace / "input", INPUT, True)]
+    assert triples(build.spec.mounts) == expected == triples(build_mounts(workspace / "setup",
+                                                                          workspace / "input"))
+    assert inspected_mounts(build) == sorted(expected)
 
 
 @pytest.mark.podman

@@ -21,6 +21,16 @@ only_spec() {
   printf '%s\n' "${specs[0]}"
 }
 
+unpack_srpm() {
+  rpm -K --nosignature "$1"
+  if ! out=$(rpm -i --nodeps --define '_topdir /builddir/build' "$1" 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
+  printf '%s\n' "$out" | grep -v 'use Alien' || true  # Debian's rpm nags on every install
+  only_spec >/dev/null
+}
+
 step=${1:?usage: buildroot-init.sh STEP [ARG]}
 case "$step" in
   setup)
@@ -39,13 +49,7 @@ case "$step" in
     ;;
   unpack)
     state Start "unpacking $(basename "$2")"
-    rpm -K --nosignature "$2"
-    if ! out=$(rpm -i --nodeps --define '_topdir /builddir/build' "$2" 2>&1); then
-      printf '%s\n' "$out" >&2
-      exit 1
-    fi
-    printf '%s\n' "$out" | grep -v 'use Alien' || true  # Debian's rpm nags on every install
-    only_spec >/dev/null
+    unpack_srpm "$2"
     state Finish "unpacking $(basename "$2")"
     ;;
   rebuild-srpm)
@@ -81,6 +85,11 @@ case "$step" in
     rpm -qa --qf '%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SIGMD5}\t%{SIZE}\t%{BUILDTIME}\t%{INSTALLTIME}\n'
     ;;
   build)
+    # The buildroot may come from the cache, made for another SRPM: start from this one.
+    for dir in BUILD BUILDROOT RPMS SOURCES SPECS SRPMS; do
+      find "$TOPDIR/$dir" -mindepth 1 -delete
+    done
+    unpack_srpm "$2"
     spec=$(only_spec)
     state Start "rpmbuild -bs $(basename "$spec")"
     rm -f "$TOPDIR"/SRPMS/*.rpm

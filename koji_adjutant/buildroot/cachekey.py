@@ -1,0 +1,65 @@
+"""What a cached buildroot is keyed on.
+
+mock keys nothing: every build installs its buildroot afresh. Keying on the
+repo id would miss on every new Koji repo, even one whose packages did not
+change. So the key takes each repo's *package set* (the pkgid checksums of
+its primary metadata) instead of its id or URL, with everything else of the
+BuildrootSpec and the SRPM's BuildRequires (docs/adr/0006-cached-buildroots.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..errors import BuildrootError
+from .spec import BuildrootSpec, RepoSource
+from .srpm import srpm_requires
+
+_REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+_COMMON_NS = "{http://linux.duke.edu/metadata/common}"
+_DYNAMIC_BR = "rpmlib(DynamicBuildRequires)"
+
+
+def _read(repo: RepoSource, relative: str) -> bytes:
+    if repo.is_local:
+        return (repo.local_path / relative).read_bytes()
+    with urllib.request.urlopen(f"{repo.location.rstrip('/')}/{relative}", timeout=120) as response:
+        return response.read()
+
+
+def repo_package_set(repo: RepoSource) -> str:
+    """A digest of the packages a repo offers, independent of its id, URL and timestamps."""
+    try:
+        repomd = ET.fromstring(_read(repo, "repodata/repomd.xml"))
+        primary = next(d for d in repomd.findall(f"{_REPO_NS}data") if d.get("type") == "primary")
+        href = primary.find(f"{_REPO_NS}location").get("href")
+        data = _read(repo, href)
+        if href.endswith(".gz"):
+            data = gzip.decompress(data)
+        root = ET.fromstring(data)
+    except (OSError, StopIteration, AttributeError, ET.ParseError) as exc:
+        raise BuildrootError(f"cannot read the package list of repo {repo.location}: {exc}") from exc
+    pkgids = sorted(checksum.text or "" for checksum in root.iter(f"{_COMMON_NS}checksum")
+                    if checksum.get("pkgid") == "YES")
+    return hashlib.sha256("\n".join(pkgids).encode()).hexdigest()
+
+
+def cache_inputs(spec: BuildrootSpec, srpm: Path) -> dict:
+    """Everything the dependency phase's result depends on."""
+    inputs = spec.inputs()
+    inputs["repos"] = [repo_package_set(repo) for repo in spec.repos]
+    requires = srpm_requires(srpm)
+    inputs["buildrequires"] = requires
+    if _DYNAMIC_BR in requires:
+        # What %generate_buildrequires asks for is known only by running it: key on the exact SRPM.
+        inputs["srpm_sha256"] = hashlib.sha256(Path(srpm).read_bytes()).hexdigest()
+    return inputs
+
+
+def cache_key(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,175 @@
+"""``koji-adjutant env``: list, show and clean the cached buildroot environments.
+
+cli.py wires this in with ``register(subparsers)``. Every command function
+takes the parsed arguments and returns an exit code; podman is only started
+when something must really be removed (never for list, show or a dry run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .envstore import Environment, EnvironmentStore, select_evictions
+from .errors import AdjutantError, ConfigError
+
+#: The [adjutant] defaults of cache_max_size_gb and cache_max_age_days.
+DEFAULT_MAX_SIZE_GB = 20.0
+DEFAULT_MAX_AGE_DAYS = 14
+GIB = 1 << 30
+
+_COLUMNS = ("NAME", "TAG", "ARCH", "SIZE", "USES", "LAST USED", "VERSION")
+
+
+def human_size(size: int) -> str:
+    """Bytes for people: 512 B, 1.5 KiB, 20.0 GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(env: Environment) -> str:
+    return env.last_used.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _store(args: argparse.Namespace) -> EnvironmentStore:
+    return EnvironmentStore(getattr(args, "store", None))
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_env_list(args: argparse.Namespace) -> int:
+    environments = _store(args).list()
+    if not environments:
+        print("no cached environments")
+        return 0
+    rows = [_COLUMNS]
+    rows += [(env.name, env.tag, env.arch, human_size(env.size), str(env.use_count), _when(env), env.version)
+             for env in environments]
+    print(_table(rows))
+    total = sum(env.size for env in environments)
+    print(f"{len(environments)} environment{'s' if len(environments) != 1 else ''}, {human_size(total)}")
+    return 0
+
+
+def cmd_env_show(args: argparse.Namespace) -> int:
+    env = _store(args).get(args.name)
+    if env is None:
+        raise AdjutantError(f"no cached environment named {args.name!r}",
+                            hint="'koji-adjutant env list' shows the cached environments")
+    values = env.as_dict()
+    inputs = values.pop("inputs")
+    values["size"] = f"{env.size} ({human_size(env.size)})"
+    values["image"] = env.image_ref
+    width = max(len(key) for key in (*values, "inputs"))
+    for key, value in values.items():
+        print(f"{key + ':':<{width + 1}} {'' if value is None else value}")
+    print("inputs:")
+    for line in json.dumps(inputs, indent=2, sort_keys=True).splitlines():
+        print(f"  {line}")
+    return 0
+
+
+def _select(args: argparse.Namespace, store: EnvironmentStore) -> tuple[list[str], list[str]]:
+    """The names to clean, and the explicitly named ones that have no record."""
+    if args.all and (args.names or args.older_than is not None):
+        raise ConfigError("env clean: --all cannot be combined with --older-than or names",
+                          hint="--all already cleans every cached environment")
+    if args.names and args.older_than is not None:
+        raise ConfigError("env clean: give either names or --older-than, not both")
+    environments = store.list()
+    if args.all:
+        return [env.name for env in environments], []
+    if args.names:
+        known = {env.name for env in environments}
+        return list(dict.fromkeys(args.names)), [name for name in args.names if name not in known]
+    if args.older_than is not None:
+        return [env.name for env in select_evictions(environments, None, args.older_than)], []
+    limit = int(args.max_size_gb * GIB)
+    return [env.name for env in select_evictions(environments, limit, args.max_age_days)], []
+
+
+def cmd_env_clean(args: argparse.Namespace, manager=None) -> int:
+    """``manager``: a ContainerManager to use instead of starting a PodmanManager."""
+    store = _store(args)
+    names, unknown = _select(args, store)
+    for name in unknown:
+        print(f"{name}: no record in the store; removing any image or container left of it", file=sys.stderr)
+    if args.dry_run:
+        would = store.clean(None, names, dry_run=True)
+        for env in would:
+            print(f"would remove {env.name} ({human_size(env.size)})")
+        if not would:
+            print("nothing to clean")
+        return 0
+    if not names:
+        print("nothing to clean")
+        return 0
+    if manager is not None:
+        removed = store.clean(manager, names)
+    else:
+        from .container.podman import PodmanManager
+
+        with PodmanManager(socket=getattr(args, "podman_socket", None)) as podman:
+            removed = store.clean(podman, names)
+    for env in removed:
+        print(f"removed {env.name}")
+    if not removed:
+        print("nothing to clean")
+    return 0
+
+
+def _nonnegative(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+        return value
+    return parse
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``env`` command group to a parser's subcommands; returns its parser."""
+    env = subparsers.add_parser(
+        "env", help="list, show and clean cached buildroot environments",
+        description="Cached buildroot environments are podman images of prepared buildroots, "
+                    "recorded in a per-user store.")
+    env.add_argument("--store", type=Path, metavar="PATH",
+                     help="the environment store (default $XDG_DATA_HOME/koji-adjutant/environments.sqlite)")
+    commands = env.add_subparsers(dest="env_command", required=True, metavar="SUBCOMMAND")
+
+    listing = commands.add_parser("list", help="list the cached environments, most recently used first")
+    listing.set_defaults(func=cmd_env_list)
+
+    show = commands.add_parser("show", help="show everything recorded about one environment")
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(func=cmd_env_show)
+
+    clean = commands.add_parser(
+        "clean", help="remove cached environments (image, containers, record)",
+        description="Without --all, --older-than or names: remove what the cache limits select, "
+                    "environments unused for longer than --max-age-days, then the least recently "
+                    "used until the rest fit in --max-size-gb.")
+    clean.add_argument("names", nargs="*", metavar="NAME", help="environments to remove")
+    clean.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    clean.add_argument("--all", action="store_true", help="remove every cached environment")
+    clean.add_argument("--older-than", type=_nonnegative(float), metavar="DAYS",
+                       help="remove the environments not used for more than DAYS days")
+    clean.add_argument("--max-size-gb", type=_nonnegative(float), default=DEFAULT_MAX_SIZE_GB, metavar="GB",
+                       help="cache size limit in GiB (default %(default)s)")
+    clean.add_argument("--max-age-days", type=_nonnegative(float), default=DEFAULT_MAX_AGE_DAYS,
+                       metavar="DAYS", help="cache age limit in days (default %(default)s)")
+    clean.set_defaults(func=cmd_env_clean)
+    return env

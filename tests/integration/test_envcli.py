@@ -1,0 +1,114 @@
+"""``koji-adjutant env`` against real rootless podman: a cached environment
+committed from the dev image is listed, shown, survives a dry run, and is
+cleaned (its container, image and record) idempotently."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+
+import pytest
+
+from koji_adjutant import __version__, envcli
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
+from koji_adjutant.envstore import LABEL_ENVIRONMENT, Environment, EnvironmentStore, environment_name, image_ref
+
+pytestmark = pytest.mark.podman
+
+#: The same image conftest checks for; conftest is not importable everywhere.
+DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "state" / "environments.sqlite"
+
+
+@pytest.fixture
+def run_env(store_path, capsys):
+    parser = argparse.ArgumentParser(prog="koji-adjutant")
+    envcli.register(parser.add_subparsers(dest="command", required=True))
+
+    def run(*argv):
+        args = parser.parse_args(["env", "--store", str(store_path), *argv])
+        code = args.func(args)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run
+
+
+@pytest.fixture
+def cached_environment(podman_manager, worker_id, store_path):
+    """An environment image committed from the dev image and recorded in the store,
+    with a container made from it still present; whatever the test leaves is removed."""
+    manager = podman_manager
+    inputs_hash = uuid.uuid4().hex * 2
+    tag = f"itest-{inputs_hash[:6]}"
+    name = environment_name(tag, "x86_64", inputs_hash)
+    labels = {LABEL_WORKER: worker_id, LABEL_PURPOSE: "integration-test"}
+    base = manager.image_info(DEV_IMAGE)
+    source = manager.create(ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"],
+                                          labels={**labels, "io.koji-adjutant.test": name}))
+    try:
+        manager.start(source)
+        info = manager.commit(source, image_ref(name), labels={LABEL_ENVIRONMENT: name})
+        # a container still using the environment, as a task would leave one
+        manager.create(ContainerSpec(image=image_ref(name), command=["true"],
+                                     labels={**labels, LABEL_ENVIRONMENT: name}))
+        env = Environment(name=name, tag=tag, arch="x86_64", inputs_hash=inputs_hash, base_image=DEV_IMAGE,
+                          base_digest=base.digest, image_id=info.id, size=info.size,
+                          inputs={"base_digest": base.digest, "groups": ["build"], "tag": tag})
+        EnvironmentStore(store_path).record(env)
+        yield env
+    finally:
+        manager.remove(source)
+        manager.remove_by_label({LABEL_ENVIRONMENT: name})
+        manager.remove_image(image_ref(name))
+
+
+def test_env_list_show_and_clean(podman_manager, cached_environment, run_env, store_path):
+    manager, env = podman_manager, cached_environment
+    assert manager.image_info(image_ref(env.name)).id == env.image_id
+    assert len(manager.list_containers({LABEL_ENVIRONMENT: env.name})) == 1
+
+    code, out, _ = run_env("list")
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["NAME", "TAG", "ARCH", "SIZE", "USES", "LAST", "USED", "VERSION"]
+    assert row.split()[:3] == [env.name, env.tag, "x86_64"]
+    assert row.split()[-1] == __version__
+
+    code, out, _ = run_env("show", env.name)
+    assert code == 0
+    assert f"image_id:    {env.image_id}" in out
+    assert f"image:       {image_ref(env.name)}" in out
+    assert json.loads(out.split("inputs:", 1)[1]) == env.inputs
+
+    code, out, _ = run_env("clean", "--dry-run", env.name)
+    assert (code, out) == (0, f"would remove {env.name} ({envcli.human_size(env.size)})\n")
+    assert manager.image_info(image_ref(env.name)) is not None
+    assert EnvironmentStore(store_path).get(env.name) == env
+
+    code, out, _ = run_env("clean", env.name)  # starts its own PodmanManager, as the command line does
+    assert (code, out) == (0, f"removed {env.name}\n")
+    assert manager.image_info(image_ref(env.name)) is None
+    assert manager.list_containers({LABEL_ENVIRONMENT: env.name}) == []
+    assert EnvironmentStore(store_path).get(env.name) is None
+    assert not EnvironmentStore(store_path).lock_path(env.name).exists()
+
+    code, out, err = run_env("clean", env.name)
+    assert (code, out) == (0, "nothing to clean\n")
+    assert "no record in the store" in err
+    assert run_env("list")[:2] == (0, "no cached environments\n")
+    assert run_env("clean", "--all")[:2] == (0, "nothing to clean\n")
+
+
+def test_clean_of_an_environment_whose_image_is_already_gone(podman_manager, cached_environment, store_path):
+    manager, env = podman_manager, cached_environment
+    manager.remove_by_label({LABEL_ENVIRONMENT: env.name})
+    manager.remove_image(image_ref(env.name))
+    store = EnvironmentStore(store_path)
+    assert store.clean(manager, [env.name]) == [env]
+    assert store.get(env.name) is None
+    assert store.clean(manager, [env.name]) == []

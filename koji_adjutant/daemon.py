@@ -31,6 +31,7 @@ from .container.podman import PodmanManager
 from .container.service import PodmanService
 from .hub import login, make_session
 from .tasks import HANDLERS
+from .tasks.buildroots import environment_store
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,18 @@ class AdjutantTaskManager(TaskManager):
                 log.info("expiring stale buildroot %s of task %s", buildroot["id"], buildroot.get("task_id"))
                 self.session.host.setBuildRootState(buildroot["id"], "EXPIRED")
         self.remove_orphans()
+        self.evict_environments()
+
+    def evict_environments(self) -> None:
+        """Drop cached buildroots over the size and age limits, only while no task could be using one."""
+        if self.pids:
+            return
+        adjutant = self.options.adjutant
+        store = environment_store(adjutant)
+        stale = store.eviction_candidates(int(adjutant.cache_max_size_gb * (1 << 30)), adjutant.cache_max_age_days)
+        if stale:
+            removed = store.clean(self._containers, [env.name for env in stale])
+            log.info("evicted cached buildroots: %s", ", ".join(env.name for env in removed))
 
     def checkSpace(self):
         """minspace is measured where the buildroots live: podman's image storage."""

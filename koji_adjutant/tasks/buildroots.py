@@ -13,6 +13,7 @@ from pathlib import Path
 
 import koji
 
+from ..buildroot.cache import BuildrootCache
 from ..buildroot.installed import InstalledPackage
 from ..buildroot.logs import BuildLogs
 from ..buildroot.runner import BuildResult, BuildrootRunner
@@ -20,6 +21,7 @@ from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions
                               kojid_macros)
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..container.podman import PodmanManager
+from ..envstore import EnvironmentStore
 from ..errors import BuildrootError
 from ..hub import HubBuildroot, LogUploader, external_origins, rpmlist
 from ..policy import ImageChoice, choose_image
@@ -63,6 +65,10 @@ def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, t
             releasever=str(releasever) if releasever else None,
             module_hotfixes=_truthy(extra.get("mock.yum.module_hotfixes", False))),
         timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))
+
+
+def environment_store(adjutant) -> EnvironmentStore:
+    return EnvironmentStore(Path(adjutant.state_dir) / "environments.sqlite")
 
 
 def resource_limits(adjutant) -> ResourceLimits:
@@ -113,8 +119,9 @@ class TaskBuildroot:
                 spec = buildroot_spec(options, self.build_config, self.repo_info, self.br_arch, self.target_arch,
                                       image, base.digest, self.group)
                 try:
+                    cache = BuildrootCache(environment_store(options.adjutant), manager)
                     runner = BuildrootRunner(manager, labels, limits=resource_limits(options.adjutant),
-                                             dependency_network=options.adjutant.deps_network)
+                                             dependency_network=options.adjutant.deps_network, cache=cache)
                     result = runner.build(spec, srpm, resultdir, logs, on_dependencies=dependencies_installed)
                 finally:
                     manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})

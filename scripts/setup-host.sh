@@ -59,7 +59,7 @@ runtime = "runc"
 exit_command_delay = 5
 '
 write_if_changed() {  # path content [owner]
-  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$(printf '%s' "$2")" ]; then
     mkdir -p "$(dirname "$1")"
     printf '%s\n' "$2" > "$1"
     [ -n "${3:-}" ] && chown "$3" "$1" "$(dirname "$1")"
@@ -89,6 +89,8 @@ for f in /etc/subuid /etc/subgid; do
     say "added a $f range for $user"
   fi
 done
+# Made by the user's own id: podman later creates siblings (cni, ...) in ~/.config.
+install -d -o "$user" -g "$(id -gn "$user")" "$home/.config" "$home/.config/containers"
 write_if_changed "$home/.config/containers/containers.conf" "$containers_conf" "$user:"
 write_if_changed "$home/.config/containers/storage.conf" '[storage]
 driver = "overlay"' "$user:"

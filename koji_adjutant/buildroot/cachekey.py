@@ -55,7 +55,7 @@ def cache_inputs(spec: BuildrootSpec, srpm: Path) -> dict:
     inputs["repos"] = [repo_package_set(repo) for repo in spec.repos]
     requires = srpm_requires(srpm)
     inputs["buildrequires"] = requires
-    if _DYNAMIC_BR in requires:
+    if any(req.split()[0] == _DYNAMIC_BR for req in requires):
         # What %generate_buildrequires asks for is known only by running it: key on the exact SRPM.
         inputs["srpm_sha256"] = hashlib.sha256(Path(srpm).read_bytes()).hexdigest()
     return inputs

@@ -1,8 +1,8 @@
 """State and rules of the simulated Koji hub.
 
-Exported calls are the methods named ``rpc_<name>`` (XML-RPC ``<name>``) and
-``host_<name>`` (XML-RPC ``host.<name>``).  Each keeps kojihub's argument
-names and defaults, return shapes, exception classes and messages, so that
+Exported calls are the methods named ``rpc_<name>`` (XML-RPC ``<name>``),
+``host_<name>`` (XML-RPC ``host.<name>``) and ``repo_<name>`` (``repo.<name>``).
+Each keeps kojihub's argument names and defaults, return shapes, exception classes and messages, so that
 an unmodified ``koji.ClientSession`` sees what it would see against a real
 hub.  Where the simulator is deliberately *stricter* than kojihub (to catch
 worker bugs the real hub would only notice later, or never), the check is
@@ -28,6 +28,9 @@ from pathlib import Path
 import koji
 import koji.util
 from koji.xmlrpcplus import Fault, dumps
+
+from .builds import BuildsMixin
+from .repos import ReposMixin
 
 TS = koji.TASK_STATES
 BRS = koji.BR_STATES
@@ -101,7 +104,7 @@ class Session:
         return {'session-id': self.id, 'session-key': self.key, 'header-auth': True}
 
 
-class HubState:
+class HubState(BuildsMixin, ReposMixin):
     strict_rpm_match = True    # hubsim: also compare epoch/payloadhash of Koji RPMs
     strict_task_paths = True   # hubsim: tasks/<id % 10000>/<id>, not tasks/<any>/<id>
     strict_results = True      # hubsim: check task responses and result files
@@ -122,6 +125,15 @@ class HubState:
         self.users, self.sessions, self.hosts, self.tags, self.targets = {}, {}, {}, {}, {}
         self.repos, self.ext_repos, self.tag_ext_repos, self.rpms = {}, {}, {}, {}
         self.tasks, self.brs, self.policies = {}, {}, {}
+        # builds and tags (calls in builds.py): build id -> kojihub get_build() dict;
+        # tag id -> {package name -> {'blocked': bool, 'owner_id': user id}};
+        # tag_listing rows {'tag_id', 'build_id', 'create_event', 'revoke_event', 'active'};
+        # tag id -> {group name -> [package names]} (written as comps.xml by repoInit).
+        # RPMs of a build live in self.rpms with 'build_id' set, their files under
+        # <topdir>/packages as koji.pathinfo places them.
+        self.builds, self.packages, self.tag_listing, self.groups = {}, {}, [], {}
+        # repo generation requests (calls in repos.py): request id -> kojihub repo.request dict
+        self.regen_requests = {}
         self.channels = {1: 'default', 2: 'createrepo'}
         self._seq['channels'] = 2
         self.admin_id = self.add_user('hubsim-admin', secrets.token_hex(8), perms=('admin',))
@@ -131,6 +143,8 @@ class HubState:
                 self.registry[name[4:]] = getattr(self, name)
             elif name.startswith('host_'):
                 self.registry['host.' + name[5:]] = getattr(self, name)
+            elif name.startswith('repo_'):
+                self.registry['repo.' + name[5:]] = getattr(self, name)
 
     # ------------------------------------------------------------------ helpers
     def _next(self, table):

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 0.05
 _LOG_DRAIN_TIMEOUT = 10.0
+_EXEC_CHECK_INTERVAL = 1.0
 
 
 def _plain_members(tar: tarfile.TarFile, origin: str) -> list[tarfile.TarInfo]:
@@ -75,6 +76,9 @@ class PodmanManager:
         except (PodmanError, OSError) as exc:
             self._service.close()
             raise PodmanUnreachableError(f"podman service at {self._service.uri} failed: {exc}") from exc
+        except BaseException:
+            self._service.close()
+            raise
         self.limit_mode = detect_mode(host)
         self._graph_root = info.get("store", {}).get("graphRoot", "")
         self._watchdogs: dict[str, Watchdog] = {}
@@ -276,15 +280,18 @@ class PodmanManager:
         pumper = threading.Thread(target=pump, name=f"adjutant-exec-{handle.name}", daemon=True)
         started = time.monotonic()
         pumper.start()
-        pumper.join(timeout)
-        if pumper.is_alive():
+        state = self._await_exec(handle, pumper, None if timeout is None else started + timeout)
+        if state is None:
             self._kill_quietly(handle.id)
             pumper.join(_LOG_DRAIN_TIMEOUT)
             raise ContainerTimeoutError(
                 f"command {command[0]!r} in container {handle.name} ran over its timeout of {timeout:.0f} s")
-        container = self._get(handle)
-        container.reload()
-        self._raise_for_limits(handle, False, timeout, container.attrs.get("State", {}))
+        self._raise_for_limits(handle, False, timeout, state)
+        if state.get("Status") != "running":
+            raise ContainerError(
+                f"container {handle.name} stopped while {command[0]!r} ran in it (exit {state.get('ExitCode')})",
+                hint="something outside the build killed the container (an operator, the OOM killer, "
+                     "a podman restart); retry the task")
         if "error" in outcome:
             raise ContainerError(f"exec of {command[0]!r} in {handle.name} failed: {outcome['error']}")
         inspect = api.get(f"/exec/{exec_id}/json")
@@ -293,6 +300,26 @@ class PodmanManager:
         log.debug("exec %s in %s: exit %s after %.2fs", command[0], handle.name, exit_code,
                   time.monotonic() - started)
         return int(exit_code if exit_code is not None else -1)
+
+    def _await_exec(self, handle: ContainerHandle, pumper: threading.Thread,
+                    deadline: float | None) -> Mapping | None:
+        """Wait for an exec's output to end; the container's state then, or None past the deadline.
+
+        An exec's stream does not always end when its container dies under it, so
+        the container is checked while waiting, not only afterwards.
+        """
+        container = self._get(handle)
+        while True:
+            pumper.join(_EXEC_CHECK_INTERVAL)
+            if deadline is not None and pumper.is_alive() and time.monotonic() > deadline:
+                return None
+            container.reload()
+            state = container.attrs.get("State", {})
+            if not pumper.is_alive():
+                return state
+            if state.get("Status") != "running":
+                pumper.join(_LOG_DRAIN_TIMEOUT)
+                return state
 
     def copy_in(self, handle: ContainerHandle, source: Path, target_dir: str) -> None:
         buffer = io.BytesIO()

@@ -8,8 +8,10 @@ fresh machine with no systemd user session still works.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +43,19 @@ def _answers(uri: str) -> bool:
         return False
 
 
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In the service's child process: be stopped when the worker dies, even by SIGKILL.
+
+    The service runs in its own session (a terminal's ^C must not stop it
+    before the worker has removed its containers), so nothing else would end it.
+    """
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class PodmanService:
     """The API socket in use, and the service process when we started it."""
 
@@ -68,21 +83,23 @@ class PodmanService:
     def _start(self) -> str:
         self._tmpdir = tempfile.mkdtemp(prefix="adjutant-podman-")
         uri = f"unix://{self._tmpdir}/podman.sock"
-        errlog = open(Path(self._tmpdir) / "service.log", "wb")
         try:
-            self._process = subprocess.Popen(
-                ["podman", "system", "service", "--time=0", uri],
-                stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog, start_new_session=True)
-        finally:
-            errlog.close()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if _answers(uri):
-                log.debug("started podman service pid %d on %s", self._process.pid, uri)
-                return uri
-            time.sleep(0.05)
+            with open(Path(self._tmpdir) / "service.log", "wb") as errlog:
+                self._process = subprocess.Popen(
+                    ["podman", "system", "service", "--time=0", uri],
+                    stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog, start_new_session=True,
+                    preexec_fn=_die_with_parent)
+            deadline = time.monotonic() + _START_TIMEOUT
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    break
+                if _answers(uri):
+                    log.debug("started podman service pid %d on %s", self._process.pid, uri)
+                    return uri
+                time.sleep(0.05)
+        except BaseException:
+            self.close()  # interrupted while starting: leave no service or socket dir behind
+            raise
         output = (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()
         self.close()
         raise PodmanUnreachableError(

@@ -8,6 +8,10 @@ anything is left behind.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -156,6 +160,21 @@ def test_exec_user_env_workdir(manager, containers):
     assert code == 0
     assert out == "1000\n/builddir\nbar baz\n"
 
+
+
+def test_exec_ends_when_the_container_dies_under_it(manager, containers):
+    """A container killed from outside (watchdog, operator, OOM) must not leave the exec waiting forever."""
+    handle = containers()
+    killer = threading.Timer(1.0, manager.kill, args=(handle,))
+    killer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ContainerError) as info:
+            manager.exec(handle, ["sleep", "120"])
+    finally:
+        killer.cancel()
+    assert time.monotonic() - started < 30
+    assert "stopped while 'sleep' ran in it" in str(info.value)
 
 # -- copying and committing -----------------------------------------------------------
 
@@ -390,3 +409,29 @@ def test_own_service_is_stopped_on_close():
     assert not socket.exists()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_own_service_stops_when_its_worker_is_killed(tmp_path):
+    """SIGKILL gives the worker no chance to close its service; the service must not outlive it."""
+    script = ("import sys, time\n"
+              "from koji_adjutant.container.service import PodmanService\n"
+              "service = PodmanService()\n"
+              "print(service._process.pid if service._process else 0, service.uri, flush=True)\n"
+              "time.sleep(120)\n")
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, uri = worker.stdout.readline().split()
+    finally:
+        worker.kill()
+        worker.wait()
+        worker.stdout.close()
+    socket_dir = Path(uri.removeprefix("unix://")).parent
+    if int(pid) == 0:
+        pytest.skip(f"a podman service already answers on {uri}; none was started")
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists(), "podman service outlived its killed worker"
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)  # the killed worker could not remove it

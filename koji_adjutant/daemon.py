@@ -29,6 +29,7 @@ from .config import Config
 from .container.interface import LABEL_TASK, LABEL_WORKER
 from .container.podman import PodmanManager
 from .container.service import PodmanService
+from .errors import AdjutantError
 from .hub import login, make_session
 from .tasks import HANDLERS
 from .tasks.buildroots import environment_store
@@ -101,6 +102,20 @@ class AdjutantTaskManager(TaskManager):
             return False
         return True
 
+    def runTask(self, handler):
+        """As kojid, and a shutdown task is closed before the daemon exits.
+
+        kojid leaves it OPEN; its shutdown then frees it and the hub hands it
+        to the next builder, which stops as well.
+        """
+        try:
+            super().runTask(handler)
+        except ServerExit:
+            log.warning("task %s (%s) stops the daemon", handler.id, handler.method)
+            self.session.host.closeTask(handler.id, koji.xmlrpcplus.dumps((None,), methodresponse=1, allow_none=1))
+            self.tasks.pop(handler.id, None)
+            raise
+
     def cleanupTask(self, task_id, wait=True):
         """Kill the task's process as kojid does, and its containers with it."""
         done = super().cleanupTask(task_id, wait=wait)
@@ -108,6 +123,34 @@ class AdjutantTaskManager(TaskManager):
         if removed:
             log.info("removed containers of task %s: %s", task_id, ", ".join(removed))
         return done
+
+
+def _release(session: koji.ClientSession) -> None:
+    """Log out before a re-exec, so the new process gets the exclusive session without --force-lock."""
+    try:
+        session.logout()
+    except Exception as exc:  # the hub may be away; the new process then needs --force-lock, as kojid's does
+        log.warning("could not log out before restarting (%s); the new process needs --force-lock "
+                    "to take the host's session", exc)
+
+
+def _reexec() -> None:
+    """Run this process's command line again, in place (same pid, same systemd unit).
+
+    kojid re-executes ``sys.argv[0]``, which is not runnable when the worker was
+    started as ``python -m koji_adjutant.cli`` (a .py file without exec bits);
+    the interpreter with its original arguments restarts either way.
+    """
+    path, argv = sys.executable, list(sys.orig_argv)
+    log.warning("re-executing %s", " ".join(argv))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(path, argv)
+    except OSError as exc:
+        raise AdjutantError(f"could not restart: cannot execute {path}: {exc.strerror or exc}",
+                            hint="start the daemon again (its systemd unit does so by itself)") from exc
 
 
 def run(config: Config, force_lock: bool = False) -> int:
@@ -143,10 +186,11 @@ def run(config: Config, force_lock: bool = False) -> int:
                 log.warning("exiting")
                 break
             except ServerRestart:
-                log.warning("restarting")
+                log.warning("restarting: no task is running")
+                _release(session)
                 manager.close()
                 service.close()
-                os.execv(sys.argv[0], sys.argv)
+                _reexec()
             except koji.AuthExpired:
                 log.error("session expired")
                 break

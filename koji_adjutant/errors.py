@@ -70,3 +70,11 @@ class BuildrootError(AdjutantError):
 
 class BuildError(AdjutantError):
     """The package itself failed to build (rpmbuild failed)."""
+
+
+class RepoError(AdjutantError):
+    """Repository metadata for a tag could not be made (createrepo_c, mergerepo_c, repo files)."""
+
+
+class NotificationError(AdjutantError):
+    """A notification mail could not be delivered."""

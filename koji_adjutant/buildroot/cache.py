@@ -47,9 +47,10 @@ class BuildrootCache:
         self._lock_timeout = lock_timeout
 
     @contextmanager
-    def slot(self, spec: BuildrootSpec, srpm: Path, base: ImageInfo) -> Iterator[Slot]:
+    def slot(self, spec: BuildrootSpec, srpm: Path | None, base: ImageInfo) -> Iterator[Slot]:
         """Hold the environment's lock while it is looked up and, on a miss, made.
 
+        ``srpm`` is None for a buildroot without BuildRequires (see cache_inputs).
         On a miss the caller commits the dependency phase to ``slot.ref`` and
         calls ``record``; if it fails, nothing is recorded and the image is removed.
         """

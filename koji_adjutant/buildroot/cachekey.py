@@ -49,10 +49,16 @@ def repo_package_set(repo: RepoSource) -> str:
     return hashlib.sha256("\n".join(pkgids).encode()).hexdigest()
 
 
-def cache_inputs(spec: BuildrootSpec, srpm: Path) -> dict:
-    """Everything the dependency phase's result depends on."""
+def cache_inputs(spec: BuildrootSpec, srpm: Path | None) -> dict:
+    """Everything the dependency phase's result depends on.
+
+    ``srpm`` is the package whose BuildRequires the buildroot holds; None for a
+    buildroot that holds only its group (one that makes SRPMs).
+    """
     inputs = spec.inputs()
     inputs["repos"] = [repo_package_set(repo) for repo in spec.repos]
+    if srpm is None:
+        return inputs
     requires = srpm_requires(srpm)
     inputs["buildrequires"] = requires
     if any(req.split()[0] == _DYNAMIC_BR for req in requires):

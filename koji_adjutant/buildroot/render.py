@@ -22,6 +22,8 @@ SETUP_DIR = "/var/lib/adjutant/setup"
 INPUT_DIR = "/var/lib/adjutant/input"
 REPOS_DIR = "/var/lib/adjutant/repos"
 INIT_SCRIPT = f"{SETUP_DIR}/buildroot-init.sh"
+#: Where a source tree is copied for its source command (writable, unlike the input).
+SOURCE_TREE = "/builddir/source"
 
 
 def _sh(value: object) -> str:
@@ -75,7 +77,7 @@ def render(spec: BuildrootSpec) -> tuple[RenderedFile, ...]:
         "spec": spec,
         "version": __version__,
         "repos": [RepoView(r.repo_id, repo_baseurl(r)) for r in spec.repos],
-        "paths": {"setup": SETUP_DIR},
+        "paths": {"setup": SETUP_DIR, "source_tree": SOURCE_TREE},
     }
     return (
         RenderedFile("buildroot-init.sh", _ENV.get_template("buildroot-init.sh.j2").render(context), 0o755),

@@ -7,11 +7,17 @@ container of that image, with no network at all, runs rpmbuild as the
 unprivileged build user; its results are copied out. Only the mounts listed
 in ``dependency_mounts``/``build_mounts`` ever enter a container
 (docs/adr/0003-buildroot-initialization.md).
+
+Making an SRPM (``make_srpm``) uses the same phases: the dependency phase
+installs only the group (srpm-build); a source tree's source command runs in
+a container of its own, the one step besides dependencies that may use the
+network (docs/adr/0008-scm-checkout.md); ``rpmbuild -bs`` has none.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -28,13 +34,35 @@ from . import deps
 from .cache import BuildrootCache
 from .installed import InstalledPackage, parse_rpm_list, write_installed
 from .logs import BuildLogs
-from .render import INIT_SCRIPT, INPUT_DIR, REPOS_DIR, SETUP_DIR, render
+from .render import INIT_SCRIPT, INPUT_DIR, REPOS_DIR, SETUP_DIR, SOURCE_TREE, render
 from .spec import BuildrootSpec
-from .srpm import check_srpm
+from .srpm import check_srpm, check_srpm_name
 
 log = logging.getLogger(__name__)
 
 TOPDIR = "/builddir/build"
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A package as its SCM holds it: a directory with the spec, and what fetches the rest.
+
+    ``source_cmd`` (kojid's, e.g. ``make sources``) runs inside the buildroot,
+    in a copy of ``directory``, as the build user; None runs nothing.
+    """
+
+    directory: Path
+    spec_name: str
+    source_cmd: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SrpmResult:
+    srpm: Path
+    logs: tuple[Path, ...]
+    installed: tuple[InstalledPackage, ...]
+    base_image: ImageInfo
+    phase_seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,14 +94,23 @@ def _installed(run: deps.StepRunner, image_nevras: frozenset[str] = frozenset())
     return parse_rpm_list(result.output, image_nevras)
 
 
+def _readable_by_all(root: Path) -> None:
+    for directory, _dirs, files in os.walk(root):
+        Path(directory).chmod(Path(directory).stat().st_mode | 0o555)
+        for name in files:
+            path = Path(directory, name)
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o444)
+
+
 class _Workspace:
-    """The host-side directory of one build: rendered files and the input SRPM.
+    """The host-side directory of one build: rendered files and the input (an SRPM, or a source tree).
 
     World-readable on purpose: the build user inside the container maps to a
     subordinate uid of the worker, not to the worker itself.
     """
 
-    def __init__(self, spec: BuildrootSpec, srpm: Path):
+    def __init__(self, spec: BuildrootSpec, source: Path):
         self.root = Path(tempfile.mkdtemp(prefix="adjutant-buildroot-"))
         self.root.chmod(0o755)
         self.setup = self.root / "setup"
@@ -85,9 +122,22 @@ class _Workspace:
             path = self.setup / rendered.name
             path.write_text(rendered.content)
             path.chmod(rendered.mode)
-        self.srpm = self.input / srpm.name
-        shutil.copyfile(srpm, self.srpm)
-        self.srpm.chmod(0o644)
+        #: the input SRPM; None when the input is a source tree
+        self.srpm: Path | None = None
+        if source.is_dir():
+            shutil.copytree(source, self.input, symlinks=True, dirs_exist_ok=True)
+            _readable_by_all(self.input)
+        else:
+            self.srpm = self.input / source.name
+            shutil.copyfile(source, self.srpm)
+            self.srpm.chmod(0o644)
+
+    def fresh_dir(self, name: str) -> Path:
+        """An empty, world-readable directory of the workspace (an input of a later phase)."""
+        path = self.root / name
+        path.mkdir(mode=0o755)
+        path.chmod(0o755)
+        return path
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -118,7 +168,7 @@ class BuildrootRunner:
         try:
             logs.note("root", f"image {base.ref} digest {base.digest}")
             started = time.monotonic()
-            with self._environment(spec, srpm, base, workspace, logs) as (buildroot_ref, installed):
+            with self._environment(spec, workspace.srpm, base, workspace, logs) as (buildroot_ref, installed):
                 phase_seconds["dependencies"] = time.monotonic() - started
                 if on_dependencies is not None:
                     on_dependencies(installed)
@@ -131,10 +181,53 @@ class BuildrootRunner:
         return BuildResult(rpms=tuple(rpms), srpm=rebuilt_srpm, logs=tuple(logs.files()),
                            installed=tuple(installed), base_image=base, phase_seconds=phase_seconds)
 
+    def make_srpm(self, spec: BuildrootSpec, source: Path | SourceTree, resultdir: Path, logs: BuildLogs,
+                  on_dependencies: Callable[[list[InstalledPackage]], None] | None = None) -> SrpmResult:
+        """An SRPM made in a buildroot of ``spec.group`` (srpm-build), so the tag's macros
+        (%dist, packager, vendor, distribution) are in it: ``source`` is an SRPM to rebuild,
+        or a source tree. rpmbuild has no network; the file is named after its header."""
+        if isinstance(source, SourceTree):
+            if not (source.directory / source.spec_name).is_file():
+                raise BuildError(f"{source.spec_name} is not in {source.directory}")
+        else:
+            check_srpm(source)
+        for repo in spec.repos:
+            repo.check()
+        base = self._manager.ensure_image(spec.image)
+        resultdir.mkdir(parents=True, exist_ok=True)
+        workspace = _Workspace(spec, source.directory if isinstance(source, SourceTree) else Path(source))
+        phase_seconds: dict[str, float] = {}
+        try:
+            logs.note("root", f"image {base.ref} digest {base.digest}")
+            started = time.monotonic()
+            with self._environment(spec, None, base, workspace, logs) as (buildroot_ref, installed):
+                phase_seconds["dependencies"] = time.monotonic() - started
+                if on_dependencies is not None:
+                    on_dependencies(installed)
+                started = time.monotonic()
+                if workspace.srpm is not None:
+                    input_dir, target = workspace.input, f"{INPUT_DIR}/{workspace.srpm.name}"
+                elif source.source_cmd:
+                    input_dir = self._source_phase(spec, workspace, buildroot_ref, source.source_cmd, logs)
+                    target = f"{INPUT_DIR}/{source.spec_name}"
+                    phase_seconds["sources"] = time.monotonic() - started
+                    started = time.monotonic()
+                else:
+                    input_dir, target = workspace.input, f"{INPUT_DIR}/{source.spec_name}"
+                srpm = self._srpm_phase(spec, workspace.setup, input_dir, target, buildroot_ref, resultdir, logs)
+                phase_seconds["srpm"] = time.monotonic() - started
+        finally:
+            workspace.remove()
+        check_srpm_name(srpm)
+        write_installed(installed, logs.logdir)
+        return SrpmResult(srpm=srpm, logs=tuple(logs.files()), installed=tuple(installed), base_image=base,
+                          phase_seconds=phase_seconds)
+
     @contextmanager
-    def _environment(self, spec: BuildrootSpec, srpm: Path, base: ImageInfo, workspace: _Workspace,
+    def _environment(self, spec: BuildrootSpec, srpm: Path | None, base: ImageInfo, workspace: _Workspace,
                      logs: BuildLogs) -> Iterator[tuple[str, list[InstalledPackage]]]:
-        """The image the build phase starts from, with the packages in it.
+        """The image the build phase starts from, with the packages in it: the group,
+        and the BuildRequires of ``srpm`` unless it is None.
 
         With a cache: a reused environment, or a new one made and kept. Without:
         a fresh one, removed after the build.
@@ -142,7 +235,7 @@ class BuildrootRunner:
         if self._cache is None:
             ref = f"localhost/adjutant-{spec.tag}-{spec.arch}-{spec.content_hash()[:12]}:{uuid.uuid4().hex[:8]}"
             try:
-                installed, _image = self._dependency_phase(spec, workspace, ref, logs)
+                installed, _image = self._dependency_phase(spec, workspace, srpm, ref, logs)
                 yield ref, installed
             finally:
                 self._manager.remove_image(ref)
@@ -154,7 +247,7 @@ class BuildrootRunner:
                 logs.state("Finish: dependency phase")
                 installed = slot.installed
             else:
-                installed, image = self._dependency_phase(spec, workspace, slot.ref, logs)
+                installed, image = self._dependency_phase(spec, workspace, srpm, slot.ref, logs)
                 self._cache.record(slot, spec, base, installed, image)
         yield slot.ref, installed
 
@@ -194,8 +287,8 @@ class BuildrootRunner:
     def _container(self, purpose: str, **kwargs) -> ContainerSpec:
         return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, limits=self._limits, **kwargs)
 
-    def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
-                          logs: BuildLogs) -> tuple[list[InstalledPackage], ImageInfo]:
+    def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, srpm: Path | None,
+                          buildroot_ref: str, logs: BuildLogs) -> tuple[list[InstalledPackage], ImageInfo]:
         container = self._container(
             "dependencies", image=spec.image, command=["sleep", "infinity"],
             network=Network.NONE if spec.offline else self._dependency_network,
@@ -211,10 +304,11 @@ class BuildrootRunner:
                 if run("setup").exit_code != 0:
                     raise BuildrootError("buildroot setup failed")
                 deps.check_install(run("install-group"), f"installing the @{spec.group.value} group")
-                unpacked = run("unpack", f"{INPUT_DIR}/{workspace.srpm.name}", as_builder=True)
-                if unpacked.exit_code != 0:
-                    raise BuildError(f"{workspace.srpm.name} could not be unpacked: it is corrupt or not an SRPM")
-                deps.install_build_requires(run)
+                if srpm is not None:
+                    unpacked = run("unpack", f"{INPUT_DIR}/{srpm.name}", as_builder=True)
+                    if unpacked.exit_code != 0:
+                        raise BuildError(f"{srpm.name} could not be unpacked: it is corrupt or not an SRPM")
+                    deps.install_build_requires(run)
                 installed = _installed(run, image_packages)
             except AdjutantError as exc:
                 exc.log_path = exc.log_path or str(logs.path("root"))
@@ -226,6 +320,76 @@ class BuildrootRunner:
             self._manager.remove(handle)
         logs.state("Finish: dependency phase")
         return installed, image
+
+    def _source_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
+                      source_cmd: tuple[str, ...], logs: BuildLogs) -> Path:
+        """Run the source command in a copy of the tree; the tree it leaves, on the host.
+
+        It may fetch (a lookaside cache), so it has the dependency phase's network
+        even offline; it runs the repository's own code, so never on the host.
+        """
+        container = self._container(
+            "sources", image=buildroot_ref, command=[INIT_SCRIPT, "sources", INPUT_DIR, *source_cmd],
+            user=spec.build_user, network=self._dependency_network,
+            mounts=build_mounts(workspace.setup, workspace.input), env=dict(spec.environment), workdir=TOPDIR)
+        shown = " ".join(source_cmd)
+        logs.state(f"Start: source phase ({self._dependency_network.value} network)")
+        handle = self._manager.create(container)
+        try:
+            self._manager.start(handle)
+            try:
+                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.dependencies)
+            except ContainerTimeoutError as exc:
+                raise BuildError(f"the source command {shown} ran over {spec.timeouts.dependencies} s and was "
+                                 "killed", log_path=str(logs.path("build"))) from exc
+            if result.exit_code != 0:
+                raise BuildError(f"error retrieving sources: {shown} failed (exit {result.exit_code})",
+                                 log_path=str(logs.path("build")),
+                                 hint="fix the command (allowed_scms or the build_from_scm policy set it) "
+                                      "or what it fetches")
+            staging = workspace.fresh_dir("sources-out")
+            self._manager.copy_out(handle, SOURCE_TREE, staging)
+        finally:
+            self._manager.remove(handle)
+        tree = workspace.fresh_dir("sources")
+        for entry in (staging / Path(SOURCE_TREE).name).iterdir():
+            shutil.move(str(entry), tree / entry.name)
+        _readable_by_all(tree)
+        logs.state("Finish: source phase")
+        return tree
+
+    def _srpm_phase(self, spec: BuildrootSpec, setup_dir: Path, input_dir: Path, target: str,
+                    buildroot_ref: str, resultdir: Path, logs: BuildLogs) -> Path:
+        """``rpmbuild -bs`` of ``target`` (an SRPM, or a spec with its sources beside it), with no network."""
+        container = self._container(
+            "srpm", image=buildroot_ref, command=[INIT_SCRIPT, "srpm", target], user=spec.build_user,
+            network=Network.NONE, mounts=build_mounts(setup_dir, input_dir), env=dict(spec.environment),
+            workdir=TOPDIR)
+        logs.state("Start: SRPM build phase (no network)")
+        handle = self._manager.create(container)
+        staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
+        try:
+            self._manager.start(handle)
+            try:
+                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.rpmbuild)
+            except ContainerTimeoutError as exc:
+                raise BuildError(f"rpmbuild -bs ran over its timeout of {spec.timeouts.rpmbuild} s and was killed",
+                                 log_path=str(logs.path("build"))) from exc
+            if result.exit_code != 0:
+                raise BuildError(f"error building the SRPM: rpmbuild -bs failed (exit {result.exit_code})",
+                                 log_path=str(logs.path("build")),
+                                 hint="a spec syntax error or a missing source; read the end of the log")
+            self._manager.copy_out(handle, f"{TOPDIR}/SRPMS", staging)
+            made = sorted((staging / "SRPMS").glob("*.src.rpm"))
+            if len(made) != 1:
+                raise BuildError(f"rpmbuild -bs made {len(made)} SRPMs instead of one: "
+                                 f"{', '.join(p.name for p in made) or 'none'}")
+            srpm = Path(shutil.move(str(made[0]), resultdir / made[0].name))
+        finally:
+            self._manager.remove(handle)
+            shutil.rmtree(staging, ignore_errors=True)
+        logs.state("Finish: SRPM build phase")
+        return srpm
 
     def _build_phase(self, spec: BuildrootSpec, workspace: _Workspace, buildroot_ref: str,
                      resultdir: Path, logs: BuildLogs) -> tuple[list[Path], Path]:

@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import ConfigError
 
 #: Bumped whenever the templates change what they produce.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")

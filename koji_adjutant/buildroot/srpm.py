@@ -57,3 +57,18 @@ def srpm_requires(path: Path) -> list[str]:
     if result.returncode != 0:
         raise BuildError(f"could not read the BuildRequires of {Path(path).name}: {result.stderr.strip()}")
     return sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})
+
+
+def expected_srpm_name(path: Path) -> str:
+    """N-V-R.src.rpm from the SRPM's own header: the only name the hub accepts for it."""
+    values = srpm_headers(path, ("NAME", "VERSION", "RELEASE"))
+    return "{NAME}-{VERSION}-{RELEASE}.src.rpm".format(**values)
+
+
+def check_srpm_name(path: Path) -> None:
+    """kojid's check: a file named otherwise would be filed under the wrong build."""
+    expected = expected_srpm_name(path)
+    if Path(path).name != expected:
+        raise BuildError(f"srpm name mismatch: {Path(path).name} != {expected} (from its header)",
+                         hint="the file name must be N-V-R.src.rpm of the package; check %_srcrpmfilename "
+                              "or macros that rename the SRPM")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import koji
-
 from ..buildroot.srpm import check_build_system_tags
 from ..errors import BuildError
 from .base import AdjutantTask
-from .buildroots import TaskBuildroot
+from .buildroots import TaskBuildroot, tag_fits_host
 
 
 class BuildArchTask(AdjutantTask):
@@ -17,12 +15,7 @@ class BuildArchTask(AdjutantTask):
     _taskWeight = 1.5
 
     def checkHost(self, hostdata):
-        """Refuse when none of the tag's arches is one of this host's (as kojid does)."""
-        build_config = self.session.getBuildConfig(self.params[1])
-        if not build_config or not build_config.get("arches"):
-            return True
-        tag_arches = {koji.canonArch(a) for a in build_config["arches"].split()}
-        return bool(tag_arches & set(hostdata["arches"].split()))
+        return tag_fits_host(self.session, self.params[1], hostdata)
 
     def handler(self, pkg, root, arch, keep_srpm, opts=None):
         opts = opts or {}

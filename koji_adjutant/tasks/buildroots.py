@@ -8,6 +8,7 @@ uploaded while it runs, and its containers gone afterwards whatever happens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import koji
 from ..buildroot.cache import BuildrootCache
 from ..buildroot.installed import InstalledPackage
 from ..buildroot.logs import BuildLogs
-from ..buildroot.runner import BuildResult, BuildrootRunner
+from ..buildroot.runner import BuildResult, BuildrootRunner, SourceTree, SrpmResult
 from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts,
                               kojid_macros)
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
@@ -34,7 +35,7 @@ _ENV_PREFIX = "rpm.env."
 
 @dataclass(frozen=True)
 class HubBuildResult:
-    build: BuildResult
+    build: BuildResult | SrpmResult
     brootid: int
     log_paths: list[str]
 
@@ -67,6 +68,15 @@ def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, t
         timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))
 
 
+def tag_fits_host(session, tag, hostdata: dict) -> bool:
+    """kojid's checkHostArch: refuse a task whose tag has arches, none of them this host's."""
+    build_config = session.getBuildConfig(tag)
+    if not build_config or not build_config.get("arches"):
+        return True
+    tag_arches = {koji.canonArch(a) for a in build_config["arches"].split()}
+    return bool(tag_arches & set(hostdata["arches"].split()))
+
+
 def environment_store(adjutant) -> EnvironmentStore:
     return EnvironmentStore(Path(adjutant.state_dir) / "environments.sqlite")
 
@@ -92,7 +102,25 @@ class TaskBuildroot:
         self.br_arch = task.find_arch(arch, self._session.host.getHost(), self.build_config)
         self.group = group
 
+    @classmethod
+    def for_srpm(cls, task, tag, repo_id: int) -> TaskBuildroot:
+        """The buildroot kojid makes SRPMs in: group srpm-build, on an arch of both host and tag."""
+        buildroot = cls(task, tag, "noarch", repo_id, group=InstallGroup.SRPM_BUILD)
+        buildroot.target_arch = buildroot.br_arch
+        return buildroot
+
     def build(self, srpm: Path, resultdir: Path) -> HubBuildResult:
+        """RPMs (and the SRPM rebuilt) from ``srpm``."""
+        return self._run(resultdir, lambda runner, spec, logs, on_dependencies: runner.build(
+            spec, srpm, resultdir, logs, on_dependencies=on_dependencies))
+
+    def make_srpm(self, source: Path | SourceTree, resultdir: Path) -> HubBuildResult:
+        """An SRPM, rebuilt from an SRPM or made from a source tree (runner.make_srpm)."""
+        return self._run(resultdir, lambda runner, spec, logs, on_dependencies: runner.make_srpm(
+            spec, source, resultdir, logs, on_dependencies=on_dependencies))
+
+    def _run(self, resultdir: Path, work: Callable[..., BuildResult | SrpmResult]) -> HubBuildResult:
+        """``work(runner, spec, logs, on_dependencies)`` in this buildroot, with its hub record and logs."""
         task = self._task
         options = task.options
         image = choose_image(self._session, options.adjutant.image_policy, self.build_config, self.br_arch,
@@ -122,12 +150,26 @@ class TaskBuildroot:
                     cache = BuildrootCache(environment_store(options.adjutant), manager)
                     runner = BuildrootRunner(manager, labels, limits=resource_limits(options.adjutant),
                                              dependency_network=options.adjutant.deps_network, cache=cache)
-                    result = runner.build(spec, srpm, resultdir, logs, on_dependencies=dependencies_installed)
+                    result = work(runner, spec, logs, dependencies_installed)
                 finally:
                     manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
             broot.update(rpmlist(installed, origins))
-        finally:
+        except BaseException:
+            # The build already failed (or the task was canceled, and the hub now refuses
+            # this task's calls): wind down without hiding why. The daemon expires a
+            # buildroot left BUILDING on its next loop.
             logs.close()
-            log_paths = uploader.finish()
-            broot.expire()
+            _best_effort(uploader.finish, "upload the last of the logs")
+            _best_effort(broot.expire, f"expire buildroot {broot.id}")
+            raise
+        logs.close()
+        log_paths = uploader.finish()
+        broot.expire()
         return HubBuildResult(build=result, brootid=broot.id, log_paths=log_paths)
+
+
+def _best_effort(step, what: str) -> None:
+    try:
+        step()
+    except Exception as exc:
+        log.warning("could not %s after the build failed: %s", what, exc)

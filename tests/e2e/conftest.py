@@ -75,7 +75,7 @@ def e2e_worker_id(worker_id) -> str:
 
 @pytest.fixture
 def start_worker(request, hub, e2e_tmp, e2e_worker_id, podman_manager):
-    """start_worker(**kojid_options, adjutant={...}) -> a running Worker; the same
+    """start_worker(**kojid_options, adjutant={...}, launcher=[...], force_lock=True) -> a running Worker; the same
     configuration file (and log) is reused when called again in one test.
 
     Afterwards the worker's cached buildroots are cleaned (their images are meant
@@ -84,7 +84,8 @@ def start_worker(request, hub, e2e_tmp, e2e_worker_id, podman_manager):
     request.node.e2e_workers = workers
     conf = e2e_tmp / "kojid.conf"
 
-    def start(adjutant: dict | None = None, **kojid) -> Worker:
+    def start(adjutant: dict | None = None, launcher: list[str] | None = None, force_lock: bool = True,
+              **kojid) -> Worker:
         if not conf.exists() or kojid or adjutant:
             parser = configparser.ConfigParser(interpolation=None)
             parser["kojid"] = {
@@ -99,7 +100,7 @@ def start_worker(request, hub, e2e_tmp, e2e_worker_id, podman_manager):
                 parser.write(stream)
         # short: the private podman service's socket path must fit in sockaddr_un
         tmpdir = Path(tempfile.mkdtemp(prefix="adj-e2e-"))
-        worker = Worker(conf, e2e_tmp / "worker.log", tmpdir, e2e_worker_id)
+        worker = Worker(conf, e2e_tmp / "worker.log", tmpdir, e2e_worker_id, launcher, force_lock)
         workers.append(worker.start())
         return worker
 

@@ -242,8 +242,12 @@ def _cmdline(pid: int) -> str:
 class Worker:
     """One `koji-adjutant run` process and everything it started."""
 
-    def __init__(self, conf: Path, log: Path, tmpdir: Path, worker_id: str):
+    def __init__(self, conf: Path, log: Path, tmpdir: Path, worker_id: str, launcher: list[str] | None = None,
+                 force_lock: bool = True):
         self.conf, self.log, self.tmpdir, self.worker_id = conf, log, tmpdir, worker_id
+        #: how `koji-adjutant` is invoked (default: the virtualenv's console script)
+        self.launcher = launcher or [str(Path(sys.executable).parent / "koji-adjutant")]
+        self.force_lock = force_lock
         self.proc: subprocess.Popen | None = None
         self.pids: set[int] = set()
         #: set when the test itself stopped or killed it
@@ -253,7 +257,7 @@ class Worker:
     def start(self) -> Worker:
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "TMPDIR": str(self.tmpdir), "PYTHONUNBUFFERED": "1"}
-        command = [str(Path(sys.executable).parent / "koji-adjutant"), "run", "--fg", "--force-lock",
+        command = [*self.launcher, "run", "--fg", *(["--force-lock"] if self.force_lock else []),
                    "-c", str(self.conf)]
         with open(self.log, "ab") as log:
             log.write(f"==== starting {' '.join(command)}\n".encode())

@@ -12,8 +12,26 @@ koji client library (koji.ClientSession, koji.daemon, koji.tasks).
         assert hub.wait_task(tid)['state'] == 'CLOSED'
         assert hub.violations == []
 
+Builds, packages, tagging (builds.py):
+
+    hub.add_package('f40', 'foo', owner='alice', blocked=False)   # getPackageConfig
+    bid = hub.import_build([srpm, rpm], tag='f40')  # COMPLETE, files under packages/
+    hub.add_group('f40-build', 'build', ['bash', 'rpm-build'])    # comps.xml of repoInit
+    hub.add_notification('alice', package='foo')    # else no build/tagNotification task
+    hub.build(bid)      # get_build() fields + 'state' name, 'rpms', 'tags'
+    hub.tagged('f40')   # ['foo-1.0-1', ...], latest tagging first
+
+Clients create top-level tasks with build(), chainBuild(), tagBuild() and
+restartHosts() (owner: the caller); host.initBuild/completeBuild/failBuild/
+moveBuildToScratch/tagBuild/tagNotification keep kojihub's rules.  The files
+of completeBuild and moveBuildToScratch are moved out of work/ (a symlink
+stays) and must be outputs of the build task's own tree.  A subtask with
+assign=host_id is ASSIGNED to that host only; assign() refuses a host that is
+not in the task's channel or lacks its arch.
+
 Modules: state.py (data and kojihub's rules), server.py (XML-RPC transport,
-HubSimulator, suspend/drop_response), files.py (topurl file server).
+HubSimulator, suspend/drop_response), files.py (topurl file server), builds.py
+(builds, tagging, notifications, host listings), values.py (shared conversions).
 """
 
 from .server import HubSimulator

@@ -16,7 +16,6 @@ that kojihub only logs (and accepts) go to ``warnings``.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import os
 import secrets
@@ -31,6 +30,7 @@ from koji.xmlrpcplus import Fault, dumps
 
 from .builds import BuildsMixin
 from .repos import ReposMixin
+from .values import as_int as _int, iso as _iso
 
 TS = koji.TASK_STATES
 BRS = koji.BR_STATES
@@ -62,21 +62,6 @@ FILE_RESULT_METHODS = {'buildArch': ('rpms', 'srpms', 'logs', 'brootid'),
                        'buildSRPMFromSCM': ('srpm', 'logs', 'brootid', 'source')}
 # kojihub/scheduler.py TaskScheduler timeouts (seconds)
 READY_TIMEOUT, ASSIGN_TIMEOUT, HOST_TIMEOUT = 180, 300, 900
-
-
-def _iso(ts):
-    return None if ts is None else datetime.datetime.fromtimestamp(ts).isoformat(' ')
-
-
-def _int(value):
-    """kojihub convert_value(value, cast=int)"""
-    if value is None:
-        raise koji.ParameterError("Invalid type, expected type %s" % int)
-    try:
-        return int(value)
-    except (ValueError, TypeError):
-        raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
-                                  % (value, type(value), int))
 
 
 def _verify_class(verify):
@@ -132,8 +117,12 @@ class HubState(BuildsMixin, ReposMixin):
         # RPMs of a build live in self.rpms with 'build_id' set, their files under
         # <topdir>/packages as koji.pathinfo places them.
         self.builds, self.packages, self.tag_listing, self.groups = {}, {}, [], {}
+        # package name -> id; notification subscriptions (builds.py add_notification)
+        self.package_ids, self.notifications = {}, []
         # repo generation requests (calls in repos.py): request id -> kojihub repo.request dict
         self.regen_requests = {}
+        # event id -> time it happened (getLastEvent(before=...), repo request lag)
+        self.event_ts = {self.event: time.time()}
         self.channels = {1: 'default', 2: 'createrepo'}
         self._seq['channels'] = 2
         self.admin_id = self.add_user('hubsim-admin', secrets.token_hex(8), perms=('admin',))
@@ -153,6 +142,7 @@ class HubState(BuildsMixin, ReposMixin):
 
     def _next_event(self):
         self.event += 1
+        self.event_ts[self.event] = time.time()
         return self.event
 
     def _warn(self, msg):
@@ -432,8 +422,11 @@ class HubState(BuildsMixin, ReposMixin):
         return info
 
     def _make_task(self, method, arglist, owner, arch='noarch', channel='default',
-                   priority=koji.PRIO_DEFAULT, parent=None, label=None):
+                   priority=koji.PRIO_DEFAULT, parent=None, label=None, assign=None):
+        """kojihub make_task; assign: a host id or name the task is ASSIGNED to at once"""
         arch = koji.parse_arches(arch, strict=True, allow_none=True)
+        if assign is not None and not isinstance(assign, int):
+            assign = self.rpc_getHost(assign, strict=True)['id']
         channel_id = next((i for i, n in self.channels.items() if n == channel), None)
         if channel_id is None:
             raise koji.GenericError('No such channel: %s' % channel)
@@ -445,6 +438,8 @@ class HubState(BuildsMixin, ReposMixin):
              'awaited': None, 'owner': owner, 'method': method, 'arch': arch,
              'priority': priority, 'weight': 1.0, 'result': None, 'assign_ts': None,
              'request': dumps(tuple(arglist), methodname=method), 'refusals': []}
+        if assign:
+            t.update(state=TS['ASSIGNED'], host_id=assign, assign_ts=now)
         self.tasks[t['id']] = t
         return t['id']
 
@@ -489,6 +484,7 @@ class HubState(BuildsMixin, ReposMixin):
             t['state'] = TS['CANCELED']
             t['completion_ts'] = time.time()
             t['completion_time'] = _iso(t['completion_ts'])
+            self._cancel_builds(t['id'])
             if recurse:
                 for child in self._children(t['id']):
                     self._cancel(child)
@@ -715,7 +711,8 @@ class HubState(BuildsMixin, ReposMixin):
                                arch=opts.get('arch', ptask['arch']),
                                channel=opts.get('channel', self.channels[ptask['channel_id']]),
                                priority=opts.get('priority', ptask['priority'] - 1),
-                               parent=ptask['id'], label=opts.get('label'))
+                               parent=ptask['id'], label=opts.get('label'),
+                               assign=opts.get('assign'))
 
     def host_subtask2(self, parent_, taskopts_, method_, *args, **opts):
         return self.host_subtask(method_, koji.encode_args(*args, **opts), parent_, **taskopts_)
@@ -1038,6 +1035,10 @@ class HubState(BuildsMixin, ReposMixin):
 
     def host_checkPolicy(self, name, data, default='deny', strict=False):
         self._host()
+        return self._check_policy(name, data, default, strict)
+
+    def _check_policy(self, name, data, default='deny', strict=False):
+        """kojihub check_policy"""
         if name not in self.policies:
             result, reason = 'allow', 'missing policy'      # MissingPolicyOk (default on)
         else:
@@ -1305,9 +1306,18 @@ class HubState(BuildsMixin, ReposMixin):
             return self._make_task(method, list(args), owner, arch, channel, priority)
 
     def assign(self, task_id, host_id):
-        """What the scheduler does: FREE -> ASSIGNED to host_id."""
+        """What the scheduler does: FREE -> ASSIGNED to host_id (one of the task's channel
+        that can run its arch)."""
         with self.changed:
             t = self.tasks[task_id]
+            host = self.hosts[host_id]
+            if self.channels[t['channel_id']] not in host['channels'] or \
+                    t['arch'] not in host['arches'].split() + ['noarch']:
+                raise koji.GenericError(
+                    "hubsim: the scheduler never assigns task %d (channel %s, arch %s) to host "
+                    "%s (channels %s, arches %s)"
+                    % (task_id, self.channels[t['channel_id']], t['arch'], host['name'],
+                       ', '.join(host['channels']), host['arches']))
             if t['state'] != TS['FREE'] or not self._lock(t, host_id, 'ASSIGNED'):
                 raise koji.GenericError("cannot assign task %d in state %s"
                                         % (task_id, TS[t['state']]))

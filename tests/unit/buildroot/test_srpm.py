@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.buildroot.srpm import check_srpm
+from koji_adjutant.buildroot.srpm import check_srpm, check_srpm_name, expected_srpm_name
 from koji_adjutant.errors import BuildError
 
 MAGIC = bytes.fromhex("edabeedb")
@@ -138,3 +138,28 @@ def test_real_binary_rpm_fails(tmp_path):
     assert rpm.name == "tiny-1.0-1.noarch.rpm"
     with pytest.raises(BuildError, match="binary RPM"):
         check_srpm(rpm)
+
+
+def _real_srpm(tmp_path: Path, release: str) -> Path:
+    spec = tmp_path / "named.spec"
+    spec.write_text(f"Name: named\nVersion: 2.0\nRelease: {release}\nSummary: s\nLicense: MIT\n"
+                    "BuildArch: noarch\n%description\nd\n%files\n")
+    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {tmp_path / 'top'}", str(spec)],
+                   check=True, capture_output=True)
+    (srpm,) = (tmp_path / "top" / "SRPMS").glob("*.src.rpm")
+    return srpm
+
+
+def test_srpm_named_after_its_header_passes(tmp_path):
+    srpm = _real_srpm(tmp_path, "3.dist")
+    assert expected_srpm_name(srpm) == srpm.name == "named-2.0-3.dist.src.rpm"
+    check_srpm_name(srpm)
+
+
+def test_srpm_named_otherwise_is_refused(tmp_path):
+    srpm = _real_srpm(tmp_path, "3")
+    renamed = srpm.rename(srpm.with_name("named-2.0-4.src.rpm"))
+    with pytest.raises(BuildError) as caught:
+        check_srpm_name(renamed)
+    assert caught.value.message == ("srpm name mismatch: named-2.0-4.src.rpm != named-2.0-3.src.rpm "
+                                    "(from its header)")

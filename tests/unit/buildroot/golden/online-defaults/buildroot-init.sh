@@ -21,6 +21,13 @@ only_spec() {
   printf '%s\n' "${specs[0]}"
 }
 
+clean_topdir() {
+  # The buildroot may come from the cache, made for another package: start from this one.
+  for dir in BUILD BUILDROOT RPMS SOURCES SPECS SRPMS; do
+    find "$TOPDIR/$dir" -mindepth 1 -delete
+  done
+}
+
 unpack_srpm() {
   rpm -K --nosignature "$1"
   if ! out=$(rpm -i --nodeps --define '_topdir /builddir/build' "$1" 2>&1); then
@@ -85,10 +92,7 @@ case "$step" in
     rpm -qa --qf '%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SIGMD5}\t%{SIZE}\t%{BUILDTIME}\t%{INSTALLTIME}\n'
     ;;
   build)
-    # The buildroot may come from the cache, made for another SRPM: start from this one.
-    for dir in BUILD BUILDROOT RPMS SOURCES SPECS SRPMS; do
-      find "$TOPDIR/$dir" -mindepth 1 -delete
-    done
+    clean_topdir
     unpack_srpm "$2"
     spec=$(only_spec)
     state Start "rpmbuild -bs $(basename "$spec")"
@@ -98,6 +102,36 @@ case "$step" in
     state Start "rpmbuild -bb $(basename "$spec")"
     "${RPMBUILD[@]}" -bb --nodeps "$spec"
     state Finish "rpmbuild -bb $(basename "$spec")"
+    ;;
+  sources)
+    # $2: the source tree (read-only); then the source command, run in a writable copy of it.
+    tree=${2:?}
+    shift 2
+    state Start "source command $*"
+    rm -rf /builddir/source
+    cp -r "$tree" /builddir/source
+    cd /builddir/source
+    printf '$ %s\n' "$*"
+    "$@"
+    state Finish "source command $*"
+    ;;
+  srpm)
+    # $2: an SRPM to rebuild, or the spec of a source tree with its sources beside it.
+    clean_topdir
+    case "$2" in
+      *.src.rpm)
+        unpack_srpm "$2"
+        spec=$(only_spec)
+        sourcedir=$TOPDIR/SOURCES
+        ;;
+      *)
+        spec=$2
+        sourcedir=$(dirname "$2")
+        ;;
+    esac
+    state Start "rpmbuild -bs $(basename "$spec")"
+    "${RPMBUILD[@]}" -bs --nodeps --define "_sourcedir $sourcedir" "$spec"
+    state Finish "rpmbuild -bs $(basename "$spec")"
     ;;
   *)
     echo "buildroot-init.sh: unknown step '$step'" >&2

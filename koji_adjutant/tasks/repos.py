@@ -1,0 +1,107 @@
+"""newRepo and createrepo: a tag's build repo, made as kojid makes it.
+
+The hub lays the repo out (host.repoInit), one createrepo subtask per arch
+writes and uploads its repodata, and newRepo hands the lot back with
+host.repoDone. Both read the hub's shared storage under topdir; a builder
+without it refuses the task so that another builder of the createrepo
+channel takes it. The metadata is made on the host (ADR 0007).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import koji
+from koji.tasks import RefuseTask
+
+from ..errors import RepoError
+from ..hub import LogUploader
+from ..repodata import ArchInputs, ExternalRepo, make_repodata
+from .base import AdjutantTask
+
+def shared_pathinfo(topdir: str) -> koji.PathInfo:
+    """Paths under topdir, once we know the hub's repos are visible here."""
+    repos = Path(topdir) / "repos"
+    if not (repos.is_dir() and os.access(repos, os.R_OK | os.X_OK)):
+        raise RefuseTask(f"no access to {repos}: the hub's shared storage (kojid.conf topdir) is not mounted "
+                         "or not readable on this builder; another builder of the createrepo channel may take it")
+    return koji.PathInfo(topdir=topdir)
+
+
+def legacy_opts(opts: dict | None, **legacy) -> dict | None:
+    """The repo options of a newRepo task, folding in the pre-1.35 src/debuginfo/separate_src arguments."""
+    given = {name: bool(value) for name, value in legacy.items() if value is not None}
+    if not given:
+        return opts
+    if opts is not None:
+        raise koji.ParameterError("opts parameter cannot be combined with legacy options")
+    return given
+
+
+class NewRepoTask(AdjutantTask):
+    Methods = ["newRepo"]
+    _taskWeight = 0.1
+
+    def handler(self, tag, event=None, src=None, debuginfo=None, separate_src=None, opts=None):
+        tinfo = self.session.getTag(tag, strict=True, event=event)
+        opts = legacy_opts(opts, src=src, debuginfo=debuginfo, separate_src=separate_src)
+        pathinfo = shared_pathinfo(self.options.topdir)
+        init = {"task_id": self.id, "opts": opts}
+        if event is not None:
+            init["event"] = event
+        repo_id, event_id = self.session.host.repoInit(tinfo["id"], **init)
+        repodir = Path(pathinfo.repo(repo_id, tinfo["name"]))
+        if not repodir.is_dir():
+            raise RepoError(f"repo directory {repodir} is missing after repoInit",
+                            hint="topdir must be the hub's own storage, not a copy")
+        arches = sorted(p.name for p in repodir.iterdir() if (p / "pkglist").is_file())
+        oldrepo = self._old_repo(tinfo["id"], repo_id)
+        subtasks = {arch: self.session.host.subtask(method="createrepo", arglist=[repo_id, arch, oldrepo],
+                                                    label=arch, parent=self.id, arch="noarch")
+                    for arch in arches}
+        data = {}
+        if subtasks:
+            results = self.wait(list(subtasks.values()), all=True, failany=True)
+            data = {arch: results[task_id] for arch, task_id in subtasks.items()}
+        # a repo of a past event is made for a look back, never to become the tag's current one
+        self.session.host.repoDone(repo_id, data, **({"expire": True} if event is not None else {}))
+        return repo_id, event_id
+
+    def _old_repo(self, tag_id: int, repo_id: int) -> dict | None:
+        """The tag's current repo with the same options, whose repodata createrepo_c --update recycles."""
+        opts = self.session.repoInfo(repo_id, strict=True).get("opts") or None
+        old = self.session.repo.get(tag_id, opts=opts)
+        return {"id": old["id"], "tag_name": old["tag_name"]} if old else None
+
+
+class CreaterepoTask(AdjutantTask):
+    Methods = ["createrepo"]
+    _taskWeight = 1.5
+
+    def handler(self, repo_id, arch, oldrepo):
+        rinfo = self.session.repoInfo(repo_id, strict=True)
+        if rinfo["state"] != koji.REPO_INIT:
+            raise RepoError(f"repo {repo_id} is {koji.REPO_STATES[rinfo['state']]}, not INIT",
+                            hint="only a repo being made by a newRepo task can be filled; regenerate the repo")
+        pathinfo = shared_pathinfo(self.options.topdir)
+        inputs = ArchInputs.read(Path(pathinfo.repo(repo_id, rinfo["tag_name"])), arch)
+        old = Path(pathinfo.repo(oldrepo["id"], oldrepo["tag_name"])) / arch / "repodata" if oldrepo else None
+        external = [ExternalRepo.from_hub(entry) for entry in
+                    self.session.getExternalRepoList(rinfo["tag_id"], event=rinfo["create_event"])]
+        workdir = Path(self.workdir)
+        logdir = workdir / "logs"
+        logdir.mkdir()
+        uploadpath = self.getUploadDir()
+        uploader = LogUploader(self.session, logdir, uploadpath)
+        uploader.start()
+        try:
+            datadir = make_repodata(inputs, arch, workdir, logdir / "createrepo.log", repo_id=repo_id,
+                                    old_repodata=old, external=external, update=self.options.createrepo_update,
+                                    skip_stat=self.options.createrepo_skip_stat)
+        finally:
+            uploader.finish()
+        files = sorted(path.name for path in datadir.iterdir())
+        for name in files:
+            self.session.uploadWrapper(str(datadir / name), uploadpath, name)
+        return [uploadpath, files]

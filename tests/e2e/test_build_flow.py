@@ -1,0 +1,274 @@
+"""The build parent task end to end: a user's `koji build` reaches the worker through the hub
+simulator, which runs the subtasks (buildArch in podman, tagBuild) and records the build.
+
+The build tag dev-build (its repo made by conftest) is the target's build tag;
+builds go to the destination tag dev-candidate. The SRPMs are used as uploaded
+(tag extra rebuild_srpm false) so that the flow under test is the parent task's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import koji
+import pytest
+
+from .harness import ARCH, EXAMPLES, TAG, worker_containers
+
+pytestmark = pytest.mark.podman
+
+TARGET = "dev"
+DEST = "dev-candidate"
+USER, USER_PASSWORD = "packager", "packager-secret"
+
+
+def tag_info(hub, name: str) -> dict:
+    return next(tag for tag in hub.tags.values() if tag["name"] == name)
+
+
+@pytest.fixture
+def target(hub):
+    """Target dev: build tag dev-build, destination dev-candidate; SRPMs built as uploaded."""
+    hub.add_tag(DEST, arches=ARCH)
+    hub.add_target(TARGET, TAG, DEST)
+    tag_info(hub, TAG)["extra"]["rebuild_srpm"] = False
+    hub.add_user(USER, USER_PASSWORD)
+    return hub
+
+
+@pytest.fixture
+def client(hub):
+    """A logged-in user session, as the koji command line has."""
+    session = koji.ClientSession(hub.url, {"user": USER, "password": USER_PASSWORD})
+    yield session
+    if session.logged_in:
+        session.logout()
+
+
+def login(session) -> koji.ClientSession:
+    session.login()
+    return session
+
+
+def children(hub, task_id: int) -> dict[str, dict]:
+    """Subtasks by label."""
+    return {child["label"]: hub.task(child["id"]) for child in
+            (t for t in hub.tasks.values() if t["parent"] == task_id)}
+
+
+def failure(task: dict) -> str:
+    return (task["fault"] or {}).get("faultString", "")
+
+
+def test_build_completes_is_imported_and_tagged(target, client, start_worker, wait_task):
+    hub = target
+    hub.add_package(DEST, "hello-noarch")
+    start_worker(maxjobs=4)
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
+    task = wait_task(task_id)
+    assert task["state"] == "CLOSED", failure(task)
+
+    subtasks = children(hub, task_id)
+    assert set(subtasks) == {"noarch", "tag"}
+    assert subtasks["noarch"]["method"] == "buildArch" and subtasks["noarch"]["arch"] == ARCH
+    assert subtasks["noarch"]["request"][2:4] == ["noarch", True]   # arch, keep_srpm
+    assert subtasks["tag"]["method"] == "tagBuild" and subtasks["tag"]["state"] == "CLOSED"
+
+    (build,) = client.listBuilds(taskID=task_id)
+    info = hub.build(build["id"])
+    assert info["state"] == "COMPLETE" and info["nvr"] == "hello-noarch-1.0-1"
+    assert info["owner_name"] == USER and info["task_id"] == task_id
+    assert sorted(f"{r['name']}.{r['arch']}" for r in info["rpms"]) == ["hello-noarch.noarch", "hello-noarch.src"]
+    brootids = {r["buildroot_id"] for r in info["rpms"]}
+    assert brootids == {subtasks["noarch"]["result"]["brootid"]}
+    assert hub.tagged(DEST) == ["hello-noarch-1.0-1"] and info["tags"] == [DEST]
+    packages = Path(koji.PathInfo(topdir=str(hub.topdir)).build(info))
+    assert (packages / "noarch" / "hello-noarch-1.0-1.noarch.rpm").is_file()
+    assert hub.violations == []
+
+
+def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, start_worker, wait_task):
+    hub = target
+    extra = tag_info(hub, TAG)["extra"]
+    del extra["rebuild_srpm"]                       # the default: rebuild
+    extra["rpm.macro.packager"] = "E2E Packagers"   # a tag macro only the rebuilt SRPM can carry
+    hub.add_package(DEST, "hello-noarch")
+    start_worker(maxjobs=4)
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
+    task = wait_task(task_id)
+    assert task["state"] == "CLOSED", failure(task)
+    subtasks = children(hub, task_id)
+    assert set(subtasks) == {"srpm", "noarch", "tag"}
+    srpm_task = subtasks["srpm"]
+    assert srpm_task["method"] == "rebuildSRPM" and srpm_task["state"] == "CLOSED"
+    assert srpm_task["request"][:2] == [hub.srpms["hello-noarch"], tag_info(hub, TAG)["id"]]
+    assert subtasks["noarch"]["request"][0] == srpm_task["result"]["srpm"]   # buildArch builds the rebuilt SRPM
+
+    (build,) = client.listBuilds(taskID=task_id)
+    assert [r["arch"] for r in hub.build(build["id"])["rpms"]].count("src") == 1
+    path = Path(koji.PathInfo(topdir=str(hub.topdir)).build(build)) / "src" / "hello-noarch-1.0-1.src.rpm"
+    packager = subprocess.run(["rpm", "-qp", "--nosignature", "--nodigest", "--qf", "%{PACKAGER}", str(path)],
+                              capture_output=True, text=True, check=True).stdout
+    assert packager == "E2E Packagers"
+    assert hub.tagged(DEST) == ["hello-noarch-1.0-1"]
+    assert hub.violations == []
+
+
+def test_scratch_build_leaves_no_build_record(target, client, start_worker, wait_task):
+    hub = target
+    start_worker(maxjobs=4)   # a scratch build needs no package listing
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET, {"scratch": True})
+    task = wait_task(task_id)
+    assert task["state"] == "CLOSED", failure(task)
+    assert set(children(hub, task_id)) == {"noarch"}
+    assert hub.builds == {} and hub.tagged(DEST) == []
+    scratch = hub.topdir / "scratch" / USER / f"task_{task_id}"
+    assert sorted(p.name for p in scratch.glob("*.rpm")) == ["hello-noarch-1.0-1.noarch.rpm",
+                                                               "hello-noarch-1.0-1.src.rpm"]
+    assert {"build.log", "root.log"} <= {p.name for p in (scratch / "logs" / "noarch").iterdir()}
+    assert hub.violations == []
+
+
+def test_unlisted_package_fails_before_anything_is_built(target, client, start_worker, wait_task):
+    hub = target
+    start_worker(maxjobs=4)
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
+    task = wait_task(task_id)
+    assert task["state"] == "FAILED"
+    assert task["fault"]["faultCode"] == koji.BuildError.faultCode
+    message = failure(task)
+    assert f"package hello-noarch is not in the package list of tag {DEST}" in message
+    assert f"koji add-pkg {DEST} hello-noarch" in message and "Traceback" not in message
+    assert children(hub, task_id) == {} and hub.builds == {}
+
+
+# -- one arch fails: the others are cancelled --------------------------------------
+
+SECOND_ARCH, SECOND_HOST_ARCH = "i686", "i386"   # koji routes i686 builds to i386 hosts
+
+
+def arch_fail_srpm(base, workdir) -> str:
+    """A package that fails at once on i686 and builds for minutes elsewhere."""
+    spec = base / "arch-fail.spec"
+    spec.write_text(textwrap.dedent(f"""\
+        Name: arch-fail
+        Version: 1.0
+        Release: 1
+        Summary: fails on {SECOND_ARCH} only
+        License: MIT
+        AutoReqProv: no
+
+        %description
+        Its {SECOND_ARCH} build fails; the others take long enough to be cancelled.
+
+        %prep
+
+        %build
+        %ifarch {SECOND_ARCH}
+        echo "arch-fail: intentional failure on %{{_target_cpu}}"
+        exit 1
+        %else
+        echo "arch-fail: building slowly on %{{_target_cpu}}"
+        sleep 300
+        %endif
+
+        %install
+        mkdir -p %{{buildroot}}/usr/share/arch-fail
+
+        %files
+        /usr/share/arch-fail
+        """))
+    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {base}", "--define", f"_srcrpmdir {base}",
+                    str(spec)], check=True, capture_output=True)
+    shutil.copy(base / "arch-fail-1.0-1.src.rpm", workdir / "e2e" / "arch-fail-1.0-1.src.rpm")
+    return "e2e/arch-fail-1.0-1.src.rpm"
+
+
+def test_a_failed_arch_cancels_the_others_and_fails_the_build(target, client, start_worker, wait_task, wait_until,
+                                                               e2e_tmp, e2e_worker_id):
+    hub = target
+    for name in (TAG, DEST):
+        tag_info(hub, name)["arches"] = f"{ARCH} {SECOND_ARCH}"
+    hub.hosts[hub.builder_id]["arches"] = f"{ARCH} {SECOND_HOST_ARCH}"
+    hub.hosts[hub.builder_id]["capacity"] = 4.0
+    repo = hub.topdir / "repos" / TAG / str(hub.repo_id)
+    shutil.copytree(repo / ARCH, repo / SECOND_ARCH)
+    hub.add_package(DEST, "arch-fail")
+    srpm = arch_fail_srpm(e2e_tmp, hub.workdir)
+    start_worker(maxjobs=4)
+    task_id = login(client).build(srpm, TARGET)
+    task = wait_task(task_id, timeout=240)   # well before the other arch's 300 s build could end
+    assert task["state"] == "FAILED"
+
+    subtasks = children(hub, task_id)
+    assert set(subtasks) == {ARCH, SECOND_ARCH}
+    failed, other = subtasks[SECOND_ARCH], subtasks[ARCH]
+    assert failed["state"] == "FAILED" and failed["arch"] == SECOND_HOST_ARCH
+    assert failed["fault"]["faultCode"] == koji.BuildError.faultCode and "build.log" in failure(failed)
+    assert other["state"] == "CANCELED"
+    assert failure(task) == failure(failed)
+    assert "intentional failure on i686" in hub.log(failed["id"], "build.log")
+
+    (build,) = client.listBuilds(taskID=task_id)
+    assert hub.build(build["id"])["state"] == "FAILED"
+    assert hub.tagged(DEST) == []
+    # the worker kills the cancelled build: its buildroot is expired and its containers removed
+    wait_until(lambda: all(br["state"] == "EXPIRED" for br in hub.buildroots) and not worker_containers(e2e_worker_id),
+               "the cancelled build's buildroot and containers to go", timeout=60)
+    # what the hub refused were the cancelled task's own last calls, nothing else
+    assert {v["message"] for v in hub.violations} <= {f"host {hub.builder_id} does not own task {other['id']}"}, \
+        hub.violations
+
+
+# -- tagBuild on its own -----------------------------------------------------------
+
+def imported_hello(hub, base) -> int:
+    """hello-noarch built on the host and imported as a COMPLETE build, tagged nowhere."""
+    spec = EXAMPLES / "hello-noarch" / "hello-noarch.spec"
+    subprocess.run(["rpmbuild", "-ba", "--quiet", "--define", f"_topdir {base}", "--define", f"_sourcedir {spec.parent}",
+                    "--define", "_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm", str(spec)],
+                   check=True, capture_output=True)
+    return hub.import_build([base / "SRPMS" / "hello-noarch-1.0-1.src.rpm",
+                             base / "RPMS" / "hello-noarch-1.0-1.noarch.rpm"])
+
+
+def test_refused_tagging_fails_the_task_and_asks_the_hub_to_notify(target, start_worker, wait_task, e2e_tmp):
+    hub = target
+    build_id = imported_hello(hub, e2e_tmp / "rpmbuild")
+    hub.add_notification(USER, tag=DEST)
+    dest_id = tag_info(hub, DEST)["id"]
+    start_worker(maxjobs=4)
+    task_id = hub.create_task("tagBuild", [dest_id, build_id, False, None, False], owner=USER, arch="noarch")
+    task = wait_task(task_id)
+    assert task["state"] == "FAILED"
+    assert task["fault"]["faultCode"] == koji.TagError.faultCode
+    assert f"Package hello-noarch not in list for {dest_id}" in failure(task)
+    assert hub.tagged(DEST) == []
+
+    (notice,) = [t for t in hub.tasks.values() if t["method"] == "tagNotification"]
+    request = hub.task(notice["id"])["request"]
+    recipients, success, tag, fromtag, build, user_id, ignore_success, message = request
+    assert (success, tag, fromtag, build, ignore_success) == (False, dest_id, None, build_id, False)
+    assert recipients == [f"{USER}@hubsim.test"] and user_id == hub.rpc_getUser(USER)["id"]
+    assert message.startswith("TagError: ") and "not in list" in message
+    assert wait_task(notice["id"])["state"] == "CLOSED"   # no smtphost: the worker logs the mail
+
+
+def test_tagging_a_listed_package_notifies_success(target, start_worker, wait_task, e2e_tmp):
+    hub = target
+    build_id = imported_hello(hub, e2e_tmp / "rpmbuild")
+    hub.add_package(DEST, "hello-noarch")
+    hub.add_notification(USER, tag=DEST)
+    dest_id = tag_info(hub, DEST)["id"]
+    start_worker(maxjobs=4)
+    task_id = hub.create_task("tagBuild", [dest_id, build_id, False, None, False], owner=USER, arch="noarch")
+    task = wait_task(task_id)
+    assert task["state"] == "CLOSED", failure(task)
+    assert hub.tagged(DEST) == ["hello-noarch-1.0-1"]
+    (notice,) = [t for t in hub.tasks.values() if t["method"] == "tagNotification"]
+    assert hub.task(notice["id"])["request"][1] is True
+    assert wait_task(notice["id"])["state"] == "CLOSED"
+    assert hub.violations == []

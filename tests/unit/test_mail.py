@@ -1,0 +1,72 @@
+"""Delivering notification mail: through a real SMTP server on 127.0.0.1, or to the log."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from koji_adjutant.errors import NotificationError
+from koji_adjutant.mail import MailServer, deliver
+from koji_adjutant.notices import Mail
+from smtpsim import SmtpServer
+
+MAIL = Mail("Koji <koji@example.org>", ("a@example.org", "b@example.org"), "hello-1.0-1 successfully tagged",
+            "Package: hello\n", (("X-Koji-Package", "hello"),))
+
+
+def options(smtphost, user=None, password=None):
+    return SimpleNamespace(smtphost=smtphost, smtp_user=user, smtp_pass=password)
+
+
+@pytest.mark.parametrize("smtphost", [None, "", "  ", "example.com"])
+def test_no_mail_server_configured(smtphost):
+    """kojid's default smtphost is the placeholder example.com: no server either."""
+    assert MailServer.from_options(options(smtphost)) is None
+
+
+def test_delivered_to_every_recipient():
+    with SmtpServer() as server:
+        result = deliver(MAIL, MailServer.from_options(options(server.host)))
+        (received,) = server.wait(1)
+    assert result == "sent notification to: a@example.org, b@example.org"
+    assert received.mail_from == "koji@example.org"
+    assert received.rcpt_to == ("a@example.org", "b@example.org")
+    assert received.login is None
+    assert received.message["Subject"] == "hello-1.0-1 successfully tagged"
+    assert received.message["X-Koji-Package"] == "hello"
+    assert received.message.get_content() == "Package: hello\n"
+
+
+def test_logs_in_when_user_and_password_are_set():
+    with SmtpServer(users={"koji": "s3cret"}) as server:
+        deliver(MAIL, MailServer.from_options(options(server.host, "koji", "s3cret")))
+        (received,) = server.wait(1)
+    assert received.login == "koji"
+
+
+def test_refused_login_fails_with_what_to_check():
+    with SmtpServer(users={"koji": "s3cret"}) as server:
+        with pytest.raises(NotificationError) as failure:
+            deliver(MAIL, MailServer.from_options(options(server.host, "koji", "wrong")))
+        assert server.received == []
+    text = str(failure.value)
+    assert f"could not send the notification for a@example.org, b@example.org through {server.host}" in text
+    assert "check [kojid] smtphost, smtp_user and smtp_pass" in text
+    assert "wrong" not in text
+
+
+def test_unreachable_server_fails_with_what_to_check():
+    with SmtpServer() as server:
+        host = server.host
+    with pytest.raises(NotificationError, match=f"through {host}: .*Connection refused"):
+        deliver(MAIL, MailServer(host))
+
+
+def test_without_a_server_the_message_is_logged(caplog):
+    caplog.set_level(logging.INFO, logger="koji_adjutant.mail")
+    result = deliver(MAIL, None)
+    assert result == "no smtphost configured; notification for a@example.org, b@example.org logged by the builder, not sent"
+    assert "Subject: hello-1.0-1 successfully tagged" in caplog.text
+    assert "To: a@example.org, b@example.org" in caplog.text

@@ -40,6 +40,9 @@ from .srpm import check_srpm, check_srpm_name
 
 log = logging.getLogger(__name__)
 
+_RPMBUILD_TIMEOUT_HINT = ("if the build legitimately takes longer, raise the timeout "
+                          "(build-local --timeout, kojid.conf rpmbuild_timeout)")
+
 TOPDIR = "/builddir/build"
 
 
@@ -287,6 +290,28 @@ class BuildrootRunner:
     def _container(self, purpose: str, **kwargs) -> ContainerSpec:
         return ContainerSpec(labels={**self._labels, LABEL_PURPOSE: purpose}, limits=self._limits, **kwargs)
 
+    @contextmanager
+    def _run_to_end(self, container: ContainerSpec, logs: BuildLogs, timeout: int, what: str, failed: str,
+                    hint: str, timeout_hint: str = _RPMBUILD_TIMEOUT_HINT) -> Iterator[ContainerHandle]:
+        """Run a phase's container to its end, its output in build.log; yield it, stopped, to collect from.
+
+        A phase that fails or runs too long becomes a BuildError naming build.log;
+        the container is removed whatever happens.
+        """
+        handle = self._manager.create(container)
+        try:
+            self._manager.start(handle)
+            try:
+                result = self._manager.wait(handle, logs.sink("build"), timeout=timeout)
+            except ContainerTimeoutError as exc:
+                raise BuildError(f"{what} ran over its timeout of {timeout} s and was killed",
+                                 hint=timeout_hint, log_path=str(logs.path("build"))) from exc
+            if result.exit_code != 0:
+                raise BuildError(f"{failed} (exit {result.exit_code})", log_path=str(logs.path("build")), hint=hint)
+            yield handle
+        finally:
+            self._manager.remove(handle)
+
     def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, srpm: Path | None,
                           buildroot_ref: str, logs: BuildLogs) -> tuple[list[InstalledPackage], ImageInfo]:
         container = self._container(
@@ -334,23 +359,13 @@ class BuildrootRunner:
             mounts=build_mounts(workspace.setup, workspace.input), env=dict(spec.environment), workdir=TOPDIR)
         shown = " ".join(source_cmd)
         logs.state(f"Start: source phase ({self._dependency_network.value} network)")
-        handle = self._manager.create(container)
-        try:
-            self._manager.start(handle)
-            try:
-                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.dependencies)
-            except ContainerTimeoutError as exc:
-                raise BuildError(f"the source command {shown} ran over {spec.timeouts.dependencies} s and was "
-                                 "killed", log_path=str(logs.path("build"))) from exc
-            if result.exit_code != 0:
-                raise BuildError(f"error retrieving sources: {shown} failed (exit {result.exit_code})",
-                                 log_path=str(logs.path("build")),
-                                 hint="fix the command (allowed_scms or the build_from_scm policy set it) "
-                                      "or what it fetches")
+        with self._run_to_end(container, logs, spec.timeouts.dependencies, what=f"the source command {shown}",
+                              failed=f"error retrieving sources: {shown} failed",
+                              hint="fix the command (allowed_scms or the build_from_scm policy set it) "
+                                   "or what it fetches",
+                              timeout_hint="check that the server it fetches from answers") as handle:
             staging = workspace.fresh_dir("sources-out")
             self._manager.copy_out(handle, SOURCE_TREE, staging)
-        finally:
-            self._manager.remove(handle)
         tree = workspace.fresh_dir("sources")
         for entry in (staging / Path(SOURCE_TREE).name).iterdir():
             shutil.move(str(entry), tree / entry.name)
@@ -366,27 +381,18 @@ class BuildrootRunner:
             network=Network.NONE, mounts=build_mounts(setup_dir, input_dir), env=dict(spec.environment),
             workdir=TOPDIR)
         logs.state("Start: SRPM build phase (no network)")
-        handle = self._manager.create(container)
         staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
         try:
-            self._manager.start(handle)
-            try:
-                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.rpmbuild)
-            except ContainerTimeoutError as exc:
-                raise BuildError(f"rpmbuild -bs ran over its timeout of {spec.timeouts.rpmbuild} s and was killed",
-                                 log_path=str(logs.path("build"))) from exc
-            if result.exit_code != 0:
-                raise BuildError(f"error building the SRPM: rpmbuild -bs failed (exit {result.exit_code})",
-                                 log_path=str(logs.path("build")),
-                                 hint="a spec syntax error or a missing source; read the end of the log")
-            self._manager.copy_out(handle, f"{TOPDIR}/SRPMS", staging)
+            with self._run_to_end(container, logs, spec.timeouts.rpmbuild, what="rpmbuild -bs",
+                                  failed="error building the SRPM: rpmbuild -bs failed",
+                                  hint="a spec syntax error or a missing source; read the end of the log") as handle:
+                self._manager.copy_out(handle, f"{TOPDIR}/SRPMS", staging)
             made = sorted((staging / "SRPMS").glob("*.src.rpm"))
             if len(made) != 1:
                 raise BuildError(f"rpmbuild -bs made {len(made)} SRPMs instead of one: "
                                  f"{', '.join(p.name for p in made) or 'none'}")
             srpm = Path(shutil.move(str(made[0]), resultdir / made[0].name))
         finally:
-            self._manager.remove(handle)
             shutil.rmtree(staging, ignore_errors=True)
         logs.state("Finish: SRPM build phase")
         return srpm
@@ -399,22 +405,9 @@ class BuildrootRunner:
             env=dict(spec.environment),
             workdir=TOPDIR)
         logs.state("Start: build phase (no network)")
-        handle = self._manager.create(container)
-        try:
-            self._manager.start(handle)
-            try:
-                result = self._manager.wait(handle, logs.sink("build"), timeout=spec.timeouts.rpmbuild)
-            except ContainerTimeoutError as exc:
-                raise BuildError(f"rpmbuild ran over its timeout of {spec.timeouts.rpmbuild} s and was killed",
-                                 hint="if the build legitimately takes longer, raise the timeout "
-                                      "(build-local --timeout, kojid.conf rpmbuild_timeout)",
-                                 log_path=str(logs.path("build"))) from exc
-            if result.exit_code != 0:
-                raise BuildError(f"rpmbuild failed (exit {result.exit_code})", log_path=str(logs.path("build")),
-                                 hint="the package's own build failed; read the end of the log")
+        with self._run_to_end(container, logs, spec.timeouts.rpmbuild, what="rpmbuild", failed="rpmbuild failed",
+                              hint="the package's own build failed; read the end of the log") as handle:
             rpms, srpm = self._collect(handle, resultdir)
-        finally:
-            self._manager.remove(handle)
         logs.state("Finish: build phase")
         return rpms, srpm
 

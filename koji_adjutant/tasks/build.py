@@ -150,16 +150,17 @@ class BuildTask(AdjutantTask):
         return Destination(repo_info["tag_id"], tag["id"], tag["name"], None, skip_tag)
 
     def _assert_policies(self, src: str, where: Destination, scratch: bool) -> None:
-        """The hub decides who may build what; a missing policy allows (the hub's MissingPolicyOk)."""
+        """The hub decides who may build what, with its build_rpm policy.
+
+        Since Koji 1.33 that one policy covers what build_from_srpm and
+        build_from_repo_id did (both removed); a hub without it allows the
+        build (MissingPolicyOk).
+        """
         data = {"user_id": self.taskinfo["owner"], "source": src, "task_id": self.id,
                 "build_tag": where.build_tag, "skip_tag": where.skip_tag, "target": where.target_id,
                 "scratch": scratch}
         if not where.skip_tag:
             data["tag"] = where.dest_tag
-        if not SCM.is_scm_url(src) and not scratch:
-            self.session.host.assertPolicy("build_from_srpm", data)
-        if self.opts.get("repo_id") is not None:
-            self.session.host.assertPolicy("build_from_repo_id", data)
         self.session.host.assertPolicy("build_rpm", data)
 
     def _srpm(self, src: str, build_tag: int, repo_id: int, build_config: dict) -> tuple[str, dict | None]:

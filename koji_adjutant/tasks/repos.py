@@ -20,6 +20,7 @@ from ..hub import LogUploader
 from ..repodata import ArchInputs, ExternalRepo, make_repodata
 from .base import AdjutantTask
 
+
 def shared_pathinfo(topdir: str) -> koji.PathInfo:
     """Paths under topdir, once we know the hub's repos are visible here."""
     repos = Path(topdir) / "repos"

@@ -25,12 +25,14 @@ import time
 import uuid
 from pathlib import Path
 
+import koji
 import pytest
 
 from koji_adjutant.envstore import EnvironmentStore
 
-from .harness import (ARCH, DEV_IMAGE, HOST, PASSWORD, TAG, TIMEOUT, Inputs, RecordingHub, Worker, make_inputs,
-                      scratch, unrecorded_images, worker_containers, worker_images)
+from .gitserver import GitServer
+from .harness import (ARCH, DEV_IMAGE, HOST, KOJI_REPO_TAG, PASSWORD, REPO_SPECS, TAG, TIMEOUT, Inputs, RecordingHub,
+                      Worker, host_rpmbuild, make_inputs, scratch, unrecorded_images, worker_containers, worker_images)
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +190,49 @@ def wait_task(hub, request):
                     pytest.fail(f"{exc} (waited {timeout:.0f} s); load average {os.getloadavg()}",
                                 pytrace=False)
     return wait
+
+
+# -- a hub whose build tag's repo Koji itself makes; git sources ---------------------------------
+
+@pytest.fixture(scope="module")
+def sample_builds():
+    """name -> [SRPM, binary RPMs] of the sample repo's packages, each one Koji build."""
+    with scratch("adj-e2e-repo-builds-") as base:
+        builds = {}
+        for name in ("sample-buildsys-build", "libgreet"):
+            srpm, rpms = host_rpmbuild(REPO_SPECS / f"{name}.spec", base / name)
+            builds[name] = [srpm, *rpms]
+        yield builds
+
+
+@pytest.fixture
+def koji_repo_hub(e2e_tmp, e2e_inputs, sample_builds):
+    """A hub whose build tag has no repo yet, only tagged builds, and a builder in the
+    createrepo channel (unlike the hub fixture, whose repo is made outside Koji)."""
+    with RecordingHub(e2e_tmp / "koji") as hub:
+        hub.worker_state_dir = e2e_tmp / "state"
+        hub.builder_id = hub.add_host(HOST, arches=[ARCH], capacity=2.0, password=PASSWORD,
+                                      channels=("default", "createrepo"))
+        hub.add_tag(KOJI_REPO_TAG, arches=ARCH)
+        hub.add_group(KOJI_REPO_TAG, "build", ["sample-buildsys-build"])
+        hub.add_group(KOJI_REPO_TAG, "srpm-build", ["sample-buildsys-build"])
+        hub.import_build(sample_builds["sample-buildsys-build"], tag=KOJI_REPO_TAG)
+        srpmdir = hub.workdir / "e2e"
+        srpmdir.mkdir()
+        shutil.copy(e2e_inputs.srpms["hello-c"], srpmdir)
+        hub.set_policy("buildroot_image", lambda data: None)
+        hub.admin = koji.ClientSession(hub.url, opts={"user": "hubsim-admin",
+                                                      "password": hub.users[hub.admin_id]["password"]})
+        hub.admin.login()
+        hub.auto_assign = True
+        yield hub
+
+
+@pytest.fixture
+def git_server():
+    with scratch("adj-e2e-git-") as root:
+        server = GitServer(root)
+        try:
+            yield server
+        finally:
+            server.close()

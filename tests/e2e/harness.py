@@ -27,10 +27,13 @@ from koji_adjutant.envstore import EnvironmentStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
+REPO_SPECS = EXAMPLES / "repo"
 DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
 LABEL_WORKER = "io.koji-adjutant.worker"
 ARCH = platform.machine()
 TAG = "dev-build"
+#: A build tag whose repo Koji itself makes (newRepo), from builds tagged into it.
+KOJI_REPO_TAG = "regen-build"
 HOST = "e2e-builder"
 PASSWORD = "e2e-secret"
 TIMEOUT = 180.0
@@ -152,6 +155,17 @@ def scratch(prefix: str):
         shutil.rmtree(path)
 
 
+def host_rpmbuild(spec: Path, topdir: Path, mode: str = "-ba") -> tuple[Path, list[Path]]:
+    """Build ``spec`` (its sources beside it) with the host's rpmbuild: (SRPM, binary RPMs)."""
+    subprocess.run(["rpmbuild", mode, "--quiet", "--define", f"_topdir {topdir}",
+                    "--define", f"_sourcedir {spec.parent}",
+                    "--define", "_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+                    "--define", "_binary_payload w9.gzdio", str(spec)],
+                   check=True, capture_output=True, text=True)
+    (srpm,) = (topdir / "SRPMS").glob(f"{spec.stem}-*.src.rpm")
+    return srpm, sorted((topdir / "RPMS").glob("*.rpm"))
+
+
 def make_inputs(base: Path) -> Inputs:
     repo = base / "repo"
     subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
@@ -168,11 +182,7 @@ def make_inputs(base: Path) -> Inputs:
     specs.update({name: _sleeper_spec(base, name, seconds) for name, seconds in SLEEPERS.items()})
     srpms = {}
     for name, spec in specs.items():
-        subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {base / 'rpmbuild'}",
-                        "--define", f"_sourcedir {spec.parent}", str(spec)],
-                       check=True, capture_output=True, text=True)
-        srpms[name] = base / "rpmbuild" / "SRPMS" / f"{name}-1.0-1.src.rpm"
-        assert srpms[name].is_file()
+        srpms[name], _ = host_rpmbuild(spec, base / "rpmbuild", mode="-bs")
     return Inputs(repo=repo, repo_rpms=tuple(rpms), srpms=srpms)
 
 

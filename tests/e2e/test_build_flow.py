@@ -16,7 +16,7 @@ from pathlib import Path
 import koji
 import pytest
 
-from .harness import ARCH, EXAMPLES, TAG, worker_containers
+from .harness import ARCH, EXAMPLES, TAG, host_rpmbuild, worker_containers
 
 pytestmark = pytest.mark.podman
 
@@ -145,7 +145,28 @@ def test_unlisted_package_fails_before_anything_is_built(target, client, start_w
     assert children(hub, task_id) == {} and hub.builds == {}
 
 
+def test_the_hub_build_rpm_policy_can_refuse_the_build(target, client, start_worker, wait_task):
+    hub = target
+    seen = []
+
+    def build_rpm(data):
+        seen.append(data)
+        return "deny no builds from uploaded SRPMs" if not data["source"].startswith("git") else "allow"
+
+    hub.set_policy("build_rpm", build_rpm)
+    start_worker(maxjobs=4)
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
+    task = wait_task(task_id)
+    assert task["state"] == "FAILED"
+    assert task["fault"]["faultCode"] == koji.ActionNotAllowed.faultCode
+    assert "policy violation (build_rpm): no builds from uploaded srpms" in failure(task)
+    assert seen == [{"user_id": hub.rpc_getUser(USER)["id"], "source": hub.srpms["hello-noarch"],
+                     "task_id": task_id, "build_tag": tag_info(hub, TAG)["id"], "skip_tag": False,
+                     "target": next(iter(hub.targets)), "scratch": False, "tag": tag_info(hub, DEST)["id"]}]
+    assert children(hub, task_id) == {} and hub.builds == {}
+
 # -- one arch fails: the others are cancelled --------------------------------------
+
 
 SECOND_ARCH, SECOND_HOST_ARCH = "i686", "i386"   # koji routes i686 builds to i386 hosts
 
@@ -227,12 +248,8 @@ def test_a_failed_arch_cancels_the_others_and_fails_the_build(target, client, st
 
 def imported_hello(hub, base) -> int:
     """hello-noarch built on the host and imported as a COMPLETE build, tagged nowhere."""
-    spec = EXAMPLES / "hello-noarch" / "hello-noarch.spec"
-    subprocess.run(["rpmbuild", "-ba", "--quiet", "--define", f"_topdir {base}", "--define", f"_sourcedir {spec.parent}",
-                    "--define", "_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm", str(spec)],
-                   check=True, capture_output=True)
-    return hub.import_build([base / "SRPMS" / "hello-noarch-1.0-1.src.rpm",
-                             base / "RPMS" / "hello-noarch-1.0-1.noarch.rpm"])
+    srpm, rpms = host_rpmbuild(EXAMPLES / "hello-noarch" / "hello-noarch.spec", base)
+    return hub.import_build([srpm, *rpms])
 
 
 def test_refused_tagging_fails_the_task_and_asks_the_hub_to_notify(target, start_worker, wait_task, e2e_tmp):

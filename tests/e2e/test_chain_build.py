@@ -4,8 +4,8 @@ Everything between the groups is Koji's own machinery run by the worker: the fir
 build is tagged, the chain waits (waitrepo) until a repo of the build tag holds it,
 the hub's repo queue gets that repo made (newRepo/createrepo on the worker), and the
 second build installs from it. The hub here has no repo made outside Koji: its build
-tag only has tagged builds (the hub fixture of test_repos); the sources come from the
-git server of test_srpm_tasks. A waitrepo task checks once a minute (koji.tasks), so
+tag only has tagged builds (conftest's koji_repo_hub); the sources come from conftest's
+git server. A waitrepo task checks once a minute (koji.tasks), so
 this test takes a few minutes.
 """
 
@@ -15,12 +15,16 @@ import textwrap
 
 import pytest
 
-from .test_repos import TAG, hub, sample_builds  # noqa: F401  (fixtures: a hub with a Koji-made build tag)
-from .test_srpm_tasks import git_server  # noqa: F401  (fixture: git repositories over HTTP)
+from .harness import KOJI_REPO_TAG as TAG
 
 pytestmark = pytest.mark.podman
 
 TARGET = "chain"
+
+
+@pytest.fixture
+def hub(koji_repo_hub):
+    return koji_repo_hub
 
 
 def spec(name: str, build_requires: str = "", check: str = "") -> str:

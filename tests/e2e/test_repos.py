@@ -4,7 +4,6 @@ tagged on the hub, the hub takes it as READY, dnf reads it, and a build installs
 from __future__ import annotations
 
 import gzip
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,53 +11,17 @@ from pathlib import Path
 import koji
 import pytest
 
-from .harness import ARCH, HOST, PASSWORD, RecordingHub, scratch
+from .harness import ARCH, KOJI_REPO_TAG
 
 pytestmark = pytest.mark.podman
 
-TAG = "regen-build"
-REPO_SPECS = Path(__file__).resolve().parents[2] / "examples" / "repo"
+TAG = KOJI_REPO_TAG
 _NS = {"repo": "http://linux.duke.edu/metadata/repo", "common": "http://linux.duke.edu/metadata/common"}
 
 
-@pytest.fixture(scope="module")
-def sample_builds():
-    """name -> [SRPM, binary RPMs] of the sample repo's packages, each one Koji build."""
-    with scratch("adj-e2e-repo-builds-") as base:
-        builds = {}
-        for name in ("sample-buildsys-build", "libgreet"):
-            subprocess.run(["rpmbuild", "-ba", "--quiet", "--define", f"_topdir {base}",
-                            "--define", f"_sourcedir {REPO_SPECS}",
-                            "--define", "_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
-                            "--define", "_binary_payload w9.gzdio", str(REPO_SPECS / f"{name}.spec")],
-                           check=True, capture_output=True, text=True)
-            builds[name] = [base / "SRPMS" / f"{name}-1.0-1.src.rpm"]
-        builds["sample-buildsys-build"].append(base / "RPMS" / "sample-buildsys-build-1.0-1.noarch.rpm")
-        builds["libgreet"].append(base / "RPMS" / "libgreet-devel-1.0-1.noarch.rpm")
-        yield builds
-
-
 @pytest.fixture
-def hub(e2e_tmp, e2e_inputs, sample_builds):
-    """A hub whose build tag has no repo yet, only tagged builds, and a builder in the
-    createrepo channel (replaces conftest's hub, whose repo is made outside Koji)."""
-    with RecordingHub(e2e_tmp / "koji") as hub:
-        hub.worker_state_dir = e2e_tmp / "state"
-        hub.builder_id = hub.add_host(HOST, arches=[ARCH], capacity=2.0, password=PASSWORD,
-                                      channels=("default", "createrepo"))
-        hub.add_tag(TAG, arches=ARCH)
-        hub.add_group(TAG, "build", ["sample-buildsys-build"])
-        hub.add_group(TAG, "srpm-build", ["sample-buildsys-build"])
-        hub.import_build(sample_builds["sample-buildsys-build"], tag=TAG)
-        srpmdir = hub.workdir / "e2e"
-        srpmdir.mkdir()
-        shutil.copy(e2e_inputs.srpms["hello-c"], srpmdir)
-        hub.set_policy("buildroot_image", lambda data: None)
-        hub.admin = koji.ClientSession(hub.url, opts={"user": "hubsim-admin",
-                                                      "password": hub.users[hub.admin_id]["password"]})
-        hub.admin.login()
-        hub.auto_assign = True
-        yield hub
+def hub(koji_repo_hub):
+    return koji_repo_hub
 
 
 def primary_packages(archdir: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ import koji
 import pytest
 
 from . import HubSimulator
-from .test_builds import files, rpms  # noqa: F401  (rpms is a fixture)
+from .test_builds import files
 from .test_hubsim import PW, host_session, open_task, put, session
 
 TAG = 'f40-build'

@@ -161,7 +161,6 @@ def test_exec_user_env_workdir(manager, containers):
     assert out == "1000\n/builddir\nbar baz\n"
 
 
-
 def test_exec_ends_when_the_container_dies_under_it(manager, containers):
     """A container killed from outside (watchdog, operator, OOM) must not leave the exec waiting forever."""
     handle = containers()
@@ -177,6 +176,7 @@ def test_exec_ends_when_the_container_dies_under_it(manager, containers):
     assert "stopped while 'sleep' ran in it" in str(info.value)
 
 # -- copying and committing -----------------------------------------------------------
+
 
 def test_copy_in_and_out(manager, containers, tmp_path):
     handle = containers()

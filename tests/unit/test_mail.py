@@ -67,6 +67,7 @@ def test_unreachable_server_fails_with_what_to_check():
 def test_without_a_server_the_message_is_logged(caplog):
     caplog.set_level(logging.INFO, logger="koji_adjutant.mail")
     result = deliver(MAIL, None)
-    assert result == "no smtphost configured; notification for a@example.org, b@example.org logged by the builder, not sent"
+    assert result == ("no smtphost configured; notification for a@example.org, b@example.org "
+                      "logged by the builder, not sent")
     assert "Subject: hello-1.0-1 successfully tagged" in caplog.text
     assert "To: a@example.org, b@example.org" in caplog.text

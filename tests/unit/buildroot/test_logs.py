@@ -114,7 +114,7 @@ def test_partial_lines_are_kept_per_log(logs, heard):
     logs.write("root", b"rt: a\n")
     logs.write("build", b"ish: b\n")
     assert heard == [("root", "Start: a"), ("build", "Finish: b")]
-    assert [STAMPED.match(l).group(1) for l in read(logs, "state.log").splitlines()] == ["Start: a", "Finish: b"]
+    assert [STAMPED.match(line).group(1) for line in read(logs, "state.log").splitlines()] == ["Start: a", "Finish: b"]
 
 
 @pytest.mark.parametrize("line", [b"echo Start: x\n", b" Start: x\n", b"Started: x\n", b"Start:x\n",
@@ -189,7 +189,7 @@ def test_second_buildlogs_starts_afresh(tmp_path):
         second.write("root", b"new\n")
         assert (tmp_path / "root.log").read_text() == "new\n"
         second.state("Start: new")
-        assert [STAMPED.match(l).group(1) for l in (tmp_path / "state.log").read_text().splitlines()] == [
+        assert [STAMPED.match(line).group(1) for line in (tmp_path / "state.log").read_text().splitlines()] == [
             "Start: new"]
     finally:
         second.close()

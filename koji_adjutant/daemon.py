@@ -29,7 +29,7 @@ from .config import Config
 from .container.interface import LABEL_TASK, LABEL_WORKER
 from .container.podman import PodmanManager
 from .container.service import PodmanService
-from .errors import AdjutantError
+from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session
 from .tasks import HANDLERS
 from .tasks.buildroots import environment_store
@@ -175,9 +175,16 @@ def run(config: Config, force_lock: bool = False) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGUSR1, restart)
     signal.signal(signal.SIGUSR2, lambda *_args: None)
+    status = 0
     try:
         while True:
             taken = False
+            try:
+                service.ensure_running()
+            except PodmanUnreachableError as exc:
+                log.error("%s; stopping, to be started again by the service manager", exc)
+                status = 1
+                break
             try:
                 tm.updateBuildroots()
                 tm.updateTasks()
@@ -210,4 +217,4 @@ def run(config: Config, force_lock: bool = False) -> int:
     finally:
         manager.close()
         service.close()
-    return 0
+    return status

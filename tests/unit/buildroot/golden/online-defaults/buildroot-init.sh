@@ -102,6 +102,8 @@ case "$step" in
     state Start "rpmbuild -bb $(basename "$spec")"
     "${RPMBUILD[@]}" -bb --nodeps "$spec"
     state Finish "rpmbuild -bb $(basename "$spec")"
+    # All results in one directory: the worker takes them out in one archive request.
+    mv "$TOPDIR"/SRPMS/*.src.rpm "$TOPDIR/RPMS/"
     ;;
   sources)
     # $2: the source tree (read-only); then the source command, run in a writable copy of it.

@@ -16,51 +16,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount
+from bare import bare_rpmbuild  # a sibling module of this script
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER
 from koji_adjutant.container.podman import PodmanManager
-from koji_adjutant.defaults import DEV_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ("hello-noarch", "hello-c", "dynamic-br")
 LABELS = {LABEL_WORKER: "bench", LABEL_PURPOSE: "bench"}
-
-
-def _exec(manager, handle, script: str, user: str = "root") -> None:
-    output: list[bytes] = []
-    code = manager.exec(handle, ["bash", "-c", script], sink=lambda _s, data: output.append(data), user=user)
-    if code != 0:
-        sys.exit(f"bench: step failed ({code}): {script}\n{b''.join(output).decode(errors='replace')}")
-
-
-def bare_rpmbuild(manager: PodmanManager, sample: str, repo: Path, repeat: int) -> float:
-    """Provision once with plain dnf, then time rpmbuild -bb alone."""
-    spec = f"/src/{sample}.spec"
-    container = ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"], labels=LABELS,
-                              mounts=[Mount(repo, "/repo"), Mount(REPO_ROOT / "examples" / sample, "/src")])
-    handle = manager.create(container)
-    try:
-        manager.start(handle)
-        dnf = "dnf -y -q --disablerepo='*' --enablerepo=r"
-        _exec(manager, handle, "mkdir -p /etc/yum.repos.d && "
-              "printf '[r]\\nbaseurl=file:///repo\\ngpgcheck=0\\n' > /etc/yum.repos.d/r.repo && "
-              f"{dnf} install @build && {dnf} builddep {spec}")
-        top = "--define '_topdir /tmp/top' --define '_sourcedir /src'"
-        if sample == "dynamic-br":
-            _exec(manager, handle, f"rpmbuild -br {top} {spec} || test $? = 11", user="mockbuild")
-            _exec(manager, handle, f"{dnf} builddep /tmp/top/SRPMS/*.nosrc.rpm")
-        times = []
-        for _ in range(repeat):
-            started = time.monotonic()
-            _exec(manager, handle, f"rpmbuild -bb --nodeps --quiet {top} {spec}", user="mockbuild")
-            times.append(time.monotonic() - started)
-        return statistics.median(times)
-    finally:
-        manager.remove(handle)
 
 
 def build_local(sample: str, repo: Path, workdir: Path, repeat: int) -> float:
@@ -86,7 +52,8 @@ def main() -> None:
         print(f"{'sample':<14} {'bare rpmbuild':>14} {'build-local':>12} {'ratio':>7}")
         with PodmanManager() as manager:
             for sample in args.samples.split(","):
-                bare = bare_rpmbuild(manager, sample, repo, args.repeat)
+                bare = bare_rpmbuild(manager, REPO_ROOT / "examples" / sample / f"{sample}.spec", repo,
+                                     args.repeat, LABELS)
                 full = build_local(sample, repo, workdir, args.repeat)
                 print(f"{sample:<14} {bare:>13.2f}s {full:>11.2f}s {full / bare:>6.1f}x", flush=True)
 

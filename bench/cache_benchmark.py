@@ -59,12 +59,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bare import bare_rpmbuild  # a sibling module of this script
 from koji_adjutant.buildroot import cachekey
 from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.buildroot.logs import BuildLogs
 from koji_adjutant.buildroot.runner import BuildrootRunner
 from koji_adjutant.buildroot.spec import BuildrootSpec, InstallGroup, RepoSource, Timeouts, kojid_macros
-from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.container.service import PodmanService
 from koji_adjutant.defaults import DEV_IMAGE
@@ -188,40 +189,6 @@ def build_local(store_path: Path, srpm: Path, repo: Path, resultdir: Path, tag: 
 
 # -- bare rpmbuild -------------------------------------------------------------------------
 
-def _exec(manager, handle, script: str, user: str = "root") -> None:
-    output: list[bytes] = []
-    code = manager.exec(handle, ["bash", "-c", script], sink=lambda _s, data: output.append(data), user=user)
-    if code != 0:
-        raise RuntimeError(f"bench: step failed ({code}): {script}\n{b''.join(output).decode(errors='replace')}")
-
-
-def bare_rpmbuild(manager, target: Target, repeat: int, worker: str) -> float:
-    """Provision a container once with plain dnf, then time rpmbuild -bb alone."""
-    spec = f"/src/{target.spec.name}"
-    container = ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"],
-                              labels={LABEL_WORKER: worker, LABEL_PURPOSE: "bench-bare"},
-                              mounts=[Mount(target.repo, "/repo"), Mount(target.spec.parent, "/src")])
-    handle = manager.create(container)
-    try:
-        manager.start(handle)
-        dnf = "dnf -y -q --disablerepo='*' --enablerepo=r"
-        _exec(manager, handle, "mkdir -p /etc/yum.repos.d && "
-              "printf '[r]\\nbaseurl=file:///repo\\ngpgcheck=0\\n' > /etc/yum.repos.d/r.repo && "
-              f"{dnf} install @build && {dnf} builddep {spec}")
-        top = "--define '_topdir /tmp/top' --define '_sourcedir /src'"
-        if target.dynamic:
-            _exec(manager, handle, f"rpmbuild -br {top} {spec} || test $? = 11", user="mockbuild")
-            _exec(manager, handle, f"{dnf} builddep /tmp/top/SRPMS/*.nosrc.rpm")
-        times = []
-        for _ in range(repeat):
-            started = time.monotonic()
-            _exec(manager, handle, f"rpmbuild -bb --nodeps --quiet {top} {spec}", user="mockbuild")
-            times.append(time.monotonic() - started)
-        return statistics.median(times)
-    finally:
-        manager.remove(handle)
-
-
 # -- the run's resources, removed at the end -----------------------------------------------------
 
 @dataclass
@@ -272,7 +239,8 @@ class Row:
 def measure(bench: Bench, target: Target, repeat: int) -> Row:
     with podman() as manager:
         progress(f"{target.name}: bare rpmbuild (provisioning a container with dnf)")
-        bare = bare_rpmbuild(manager, target, repeat, bench.worker)
+        bare = bare_rpmbuild(manager, target.spec, target.repo, repeat,
+                             {LABEL_WORKER: bench.worker, LABEL_PURPOSE: "bench-bare"})
     colds: list[Run] = []
     store = None
     for index in range(repeat):

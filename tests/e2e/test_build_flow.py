@@ -15,6 +15,7 @@ from pathlib import Path
 
 import koji
 import pytest
+from smtpsim import SmtpServer
 
 from .harness import ARCH, EXAMPLES, TAG, host_rpmbuild, worker_containers
 
@@ -88,6 +89,27 @@ def test_build_completes_is_imported_and_tagged(target, client, start_worker, wa
     packages = Path(koji.PathInfo(topdir=str(hub.topdir)).build(info))
     assert (packages / "noarch" / "hello-noarch-1.0-1.noarch.rpm").is_file()
     assert hub.violations == []
+
+
+def test_a_completed_build_is_mailed_to_its_subscribers(target, client, start_worker, wait_task):
+    """completeBuild makes the hub ask for a buildNotification, which the worker mails. The
+    build's own tagging asks with ignore_success, so a successful build sends one mail, not two."""
+    hub = target
+    hub.add_package(DEST, "hello-noarch")
+    hub.add_notification(USER, package="hello-noarch", email="watcher@example.org")
+    with SmtpServer() as smtp:
+        start_worker(maxjobs=4, smtphost=smtp.host)
+        task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
+        task = wait_task(task_id)
+        assert task["state"] == "CLOSED", failure(task)
+        (notice,) = [t for t in hub.tasks.values() if t["method"].endswith("Notification")]
+        assert notice["method"] == "buildNotification"
+        assert wait_task(notice["id"])["state"] == "CLOSED"
+        (mail,) = smtp.wait(1)
+    assert mail.rcpt_to == ("watcher@example.org",)
+    assert mail.message["Subject"] == (f"Package: hello-noarch-1.0-1 Tag: {DEST} Status: complete "
+                                       f"Built by: {USER}"), mail.message["Subject"]
+    assert "Task Info: " in mail.message.get_content()
 
 
 def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, start_worker, wait_task):

@@ -282,7 +282,8 @@ class BuildrootRunner:
         outdir.mkdir(parents=True, exist_ok=True)
         with self._run_to_end(container, logs, 600, what=f"rpmbuild -bs of {spec_file.name}",
                               failed=f"could not make an SRPM from {spec_file.name}: rpmbuild -bs failed",
-                              hint="a spec syntax error or a missing source", log="root") as handle:
+                              hint="a spec syntax error or a missing source", log="root",
+                              timeout_hint="making an SRPM takes seconds; look for what the spec waits on") as handle:
             srpm = self._take_srpm(handle, "/tmp/srpm/SRPMS", outdir)
         logs.state(f"Finish: making an SRPM from {spec_file.name}")
         return srpm

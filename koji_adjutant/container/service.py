@@ -103,11 +103,14 @@ class PodmanService:
         except BaseException:
             self.close()  # interrupted while starting: leave no service or socket dir behind
             raise
-        output = (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()
+        output = self._service_log()
         self.close()
         raise PodmanUnreachableError(
             f"could not start 'podman system service' for this user: {output or 'no answer on ' + uri}",
             hint="run 'podman info' as this user to see what podman needs (storage.conf, subuid ranges)")
+
+    def _service_log(self) -> str:
+        return (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()
 
     def ensure_running(self) -> bool:
         """Start our own service again, on the same socket, if it died; True when it had to.
@@ -119,7 +122,7 @@ class PodmanService:
         if self._process is None or self._process.poll() is None:
             return False
         status = self._process.returncode
-        output = (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()[-2000:]
+        output = self._service_log()[-2000:]
         log.error("the podman service (pid %d) exited with status %s; starting it again on %s. Its log:\n%s",
                   self._process.pid, status, self.uri, output or "(empty)")
         Path(self.uri.removeprefix("unix://")).unlink(missing_ok=True)

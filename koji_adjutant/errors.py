@@ -61,7 +61,8 @@ class ContainerTimeoutError(ContainerError):
 
 
 class ContainerOOMError(ContainerError):
-    hint = "the container was killed for using too much memory; raise the memory limit or reduce the build's parallelism"
+    hint = ("the container was killed for using too much memory; "
+            "raise the memory limit or reduce the build's parallelism")
 
 
 class BuildrootError(AdjutantError):

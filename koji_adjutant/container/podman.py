@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
-import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 
 from podman import PodmanClient
 from podman.api import stream_frames
@@ -31,21 +28,16 @@ _LOG_DRAIN_TIMEOUT = 10.0
 _EXEC_CHECK_INTERVAL = 1.0
 
 
-def _plain_members(tar: tarfile.TarFile, origin: str) -> list[tarfile.TarInfo]:
-    """Only regular files and directories, inside the target: what leaves a
-    container is untrusted, and this Python may predate tarfile's filters."""
-    members = []
-    for member in tar.getmembers():
-        parts = Path(member.name).parts
-        if member.name.startswith("/") or ".." in parts:
-            raise ContainerError(f"refusing to copy {member.name!r} out of {origin}: it points outside the target")
-        if member.isfile() or member.isdir():
-            member.mode &= 0o755
-            member.uid = member.gid = -1
-            members.append(member)
-        else:
-            log.warning("not copying %s out of %s: not a regular file or directory", member.name, origin)
-    return members
+def _pump(open_stream: Callable[[], object], sink: LogSink | None, outcome: dict) -> None:
+    """Feed a multiplexed output stream to ``sink``; an error goes into ``outcome`` for the caller."""
+    try:
+        for stdout, stderr in stream_frames(open_stream(), demux=True):
+            if sink is not None and stdout:
+                sink(Stream.STDOUT, stdout)
+            if sink is not None and stderr:
+                sink(Stream.STDERR, stderr)
+    except Exception as exc:  # reported to the caller, which waits for the container too
+        outcome["error"] = exc
 
 
 def _label_filters(labels: Mapping[str, str]) -> list[str]:
@@ -216,15 +208,9 @@ class PodmanManager:
                     self._watchdogs[handle.id] = watchdog
                 watchdog.start()
 
-    def wait(self, handle: ContainerHandle, sink: LogSink | None = None,
-             timeout: float | None = None) -> RunResult:
+    def wait(self, handle: ContainerHandle, timeout: float | None = None) -> RunResult:
         container = self._get(handle)
         started = time.monotonic()
-        reader = None
-        if sink is not None:
-            reader = threading.Thread(target=self._follow_logs, args=(handle.id, sink),
-                                      name=f"adjutant-logs-{handle.name}", daemon=True)
-            reader.start()
         deadline = None if timeout is None else started + timeout
         timed_out = False
         while True:
@@ -237,18 +223,52 @@ class PodmanManager:
                 self._kill_quietly(handle.id)
                 deadline = None
             time.sleep(_POLL_INTERVAL)
-        if reader is not None:
-            reader.join(timeout=_LOG_DRAIN_TIMEOUT)
-        duration = time.monotonic() - started
         self._raise_for_limits(handle, timed_out, timeout, state)
-        return RunResult(exit_code=int(state.get("ExitCode", -1)), duration=duration)
+        return RunResult(exit_code=int(state.get("ExitCode", -1)), duration=time.monotonic() - started)
+
+    def start_attached(self, handle: ContainerHandle, sink: LogSink | None = None,
+                       timeout: float | None = None) -> None:
+        """Start a created container with its output attached from the first byte; return when the output ends.
+
+        Attached before the start, no output of even an instant command is lost,
+        and the output ends the moment the container's process does (a followed
+        log ends about 0.3 s later). How the process ended is ``wait``'s to tell:
+        podman sees the exit 0.1–0.25 s after the output ends, a wait a caller
+        that learns the outcome from the output itself can skip (the runner does).
+        Past ``timeout`` the container is killed and ContainerTimeoutError raised.
+        """
+        api = self._client.api
+        started = time.monotonic()
+        try:
+            attached = api.post(f"/containers/{handle.id}/attach",
+                                params={"stream": True, "stdout": True, "stderr": True, "logs": False}, stream=True)
+            attached.raise_for_status()
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not attach to container {handle.name}: {exc}") from exc
+        outcome: dict = {}
+        pumper = threading.Thread(target=_pump, args=(lambda: attached, sink, outcome),
+                                  name=f"adjutant-attach-{handle.name}", daemon=True)
+        pumper.start()
+        try:
+            self.start(handle)
+        except BaseException:
+            attached.close()
+            raise
+        if self._await_output(handle, pumper, None if timeout is None else started + timeout,
+                              final_state=False) is None:
+            self._kill_quietly(handle.id)
+            pumper.join(_LOG_DRAIN_TIMEOUT)
+            self._raise_for_limits(handle, True, timeout, {})
+        if "error" in outcome:
+            raise ContainerError(f"the output of container {handle.name} broke off: {outcome['error']}")
 
     def run(self, spec: ContainerSpec, sink: LogSink | None = None,
             timeout: float | None = None) -> RunResult:
         handle = self.create(spec)
         try:
-            self.start(handle)
-            return self.wait(handle, sink, timeout)
+            started = time.monotonic()
+            self.start_attached(handle, sink, timeout)
+            return RunResult(exit_code=self.wait(handle).exit_code, duration=time.monotonic() - started)
         finally:
             self.remove(handle)
 
@@ -272,25 +292,19 @@ class PodmanManager:
             exec_id = response.json()["Id"]
         except (APIError, PodmanError) as exc:
             raise ContainerError(f"could not exec in container {handle.name}: {exc}") from exc
+
+        def start_exec():
+            output = api.post(f"/exec/{exec_id}/start", data=json.dumps({"Detach": False, "Tty": False}),
+                              stream=True)
+            output.raise_for_status()
+            return output
+
         outcome: dict = {}
-
-        def pump() -> None:
-            try:
-                start = api.post(f"/exec/{exec_id}/start", data=json.dumps({"Detach": False, "Tty": False}),
-                                 stream=True)
-                start.raise_for_status()
-                for stdout, stderr in stream_frames(start, demux=True):
-                    if sink is not None and stdout:
-                        sink(Stream.STDOUT, stdout)
-                    if sink is not None and stderr:
-                        sink(Stream.STDERR, stderr)
-            except Exception as exc:  # reported to the caller below
-                outcome["error"] = exc
-
-        pumper = threading.Thread(target=pump, name=f"adjutant-exec-{handle.name}", daemon=True)
         started = time.monotonic()
+        pumper = threading.Thread(target=_pump, args=(start_exec, sink, outcome),
+                                  name=f"adjutant-exec-{handle.name}", daemon=True)
         pumper.start()
-        state = self._await_exec(handle, pumper, None if timeout is None else started + timeout)
+        state = self._await_output(handle, pumper, None if timeout is None else started + timeout)
         if state is None:
             self._kill_quietly(handle.id)
             pumper.join(_LOG_DRAIN_TIMEOUT)
@@ -311,50 +325,31 @@ class PodmanManager:
                   time.monotonic() - started)
         return int(exit_code if exit_code is not None else -1)
 
-    def _await_exec(self, handle: ContainerHandle, pumper: threading.Thread,
-                    deadline: float | None) -> Mapping | None:
-        """Wait for an exec's output to end; the container's state then, or None past the deadline.
+    def _await_output(self, handle: ContainerHandle, pumper: threading.Thread,
+                      deadline: float | None, final_state: bool = True) -> Mapping | None:
+        """Wait for an output stream to end; the container's state then, or None past the deadline.
 
         An exec's stream does not always end when its container dies under it, so
-        the container is checked while waiting, not only afterwards.
+        the container is checked while waiting, not only afterwards. Without
+        ``final_state`` a stream that ends costs no check (the state is then {}).
         """
-        container = self._get(handle)
+        container = None
         while True:
             pumper.join(_EXEC_CHECK_INTERVAL)
             if deadline is not None and pumper.is_alive() and time.monotonic() > deadline:
                 return None
-            container.reload()
+            if not final_state and not pumper.is_alive():
+                return {}
+            if container is None:
+                container = self._get(handle)
+            else:
+                container.reload()
             state = container.attrs.get("State", {})
             if not pumper.is_alive():
                 return state
             if state.get("Status") != "running":
                 pumper.join(_LOG_DRAIN_TIMEOUT)
                 return state
-
-    def copy_in(self, handle: ContainerHandle, source: Path, target_dir: str) -> None:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            tar.add(str(source), arcname=Path(source).name)
-        try:
-            ok = self._get(handle).put_archive(target_dir, buffer.getvalue())
-        except (APIError, PodmanError) as exc:
-            ok = False
-            detail = str(exc)
-        else:
-            detail = "podman refused the archive"
-        if not ok:
-            raise ContainerError(f"could not copy {source} into {handle.name}:{target_dir}: {detail}")
-
-    def copy_out(self, handle: ContainerHandle, source: str, target_dir: Path) -> None:
-        try:
-            chunks, _stat = self._get(handle).get_archive(source)
-            data = b"".join(chunks)
-        except (APIError, PodmanError) as exc:
-            raise ContainerError(f"could not copy {handle.name}:{source} out: {exc}") from exc
-        target_dir = Path(target_dir)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(target_dir, members=_plain_members(tar, handle.name))
 
     def commit(self, handle: ContainerHandle, ref: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
         repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
@@ -377,9 +372,9 @@ class PodmanManager:
             watchdog = self._watchdogs.pop(container_id, None)
         if watchdog is not None:
             watchdog.stop()
-        self._kill_quietly(container_id)  # force-remove would first wait out SIGTERM
-        try:
-            self._client.containers.get(container_id).remove(force=True, v=True)
+        try:  # timeout 0: a running container is killed at once, not given SIGTERM's grace first
+            self._client.api.delete(f"/containers/{container_id}",
+                                    params={"force": True, "v": True, "timeout": 0}).raise_for_status()
         except NotFound:
             pass
         except APIError as exc:
@@ -411,20 +406,6 @@ class PodmanManager:
         except (NotFound, APIError):
             pass  # already gone or already stopped
 
-    def _follow_logs(self, container_id: str, sink: LogSink) -> None:
-        try:
-            response = self._client.api.get(f"/containers/{container_id}/logs",
-                                            params={"follow": True, "stdout": True, "stderr": True},
-                                            stream=True)
-            response.raise_for_status()
-            for stdout, stderr in stream_frames(response, demux=True):
-                if stdout:
-                    sink(Stream.STDOUT, stdout)
-                if stderr:
-                    sink(Stream.STDERR, stderr)
-        except Exception as exc:  # a log reader must never take the build down
-            log.warning("log stream of container %s ended early: %s", container_id[:12], exc)
-
     def _raise_for_limits(self, handle: ContainerHandle, timed_out: bool, timeout: float | None,
                           state: Mapping) -> None:
         with self._lock:
@@ -434,7 +415,8 @@ class PodmanManager:
             raise ContainerOOMError(f"container {handle.name} {breach.describe()}")
         if breach is not None:
             raise ContainerError(f"container {handle.name} {breach.describe()}",
-                                 hint="the container was killed; raise the pids limit if the build needs more processes")
+                                 hint="the container was killed; raise the pids limit "
+                                      "if the build needs more processes")
         if state.get("OOMKilled"):
             raise ContainerOOMError(f"container {handle.name} was killed by the kernel for running out of memory")
         if timed_out:

@@ -344,5 +344,3 @@ class Worker:
         if self.log.exists():
             self.saved_log = self.log.read_text(errors="replace")
         return self.saved_log
-
-

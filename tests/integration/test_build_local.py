@@ -17,6 +17,7 @@ import platform
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -409,4 +410,29 @@ def test_timeout(sample_repo, tmp_path, capsys, cli_containers):
     assert_points_to_log(line, resultdir / "build.log")
     assert "sleep 60" in (resultdir / "build.log").read_text()
     assert elapsed < 30, f"build-local took {elapsed:.0f} s to give up after a 3 s timeout"
+    assert not list(resultdir.glob("*.rpm"))
+
+
+def test_build_container_killed_from_outside(sample_repo, tmp_path, capsys, cli_containers):
+    """Killed, the phase script prints no exit status of its own: podman's view of the end is reported."""
+    spec = write_spec(tmp_path / "src", "victim",
+                      body=MINIMAL_SECTIONS.replace("%build\n", "%build\necho waiting-to-be-killed\nsleep 60\n"))
+    resultdir = tmp_path / "results"
+    outcome: dict[str, int] = {}
+    builder = threading.Thread(target=lambda: outcome.setdefault(
+        "code", build_local(spec, "--repo", sample_repo, "--resultdir", resultdir)))
+    builder.start()
+    try:
+        deadline = time.monotonic() + 120
+        log = resultdir / "build.log"
+        while not (log.exists() and "waiting-to-be-killed" in log.read_text(errors="replace")):
+            assert builder.is_alive() and time.monotonic() < deadline, "the build never reached its %build"
+            time.sleep(0.1)
+        subprocess.run(["podman", "kill", "--signal", "KILL", cli_containers[-1]], check=True, capture_output=True)
+    finally:
+        builder.join(120)
+    line = error_line(outcome["code"], *capsys.readouterr())
+    assert len(cli_containers) == 3
+    assert "rpmbuild failed (exit 137)" in line
+    assert_points_to_log(line, resultdir / "build.log")
     assert not list(resultdir.glob("*.rpm"))

@@ -7,6 +7,7 @@ anything is left behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -96,11 +97,6 @@ def interfaces(proc_net_dev: str) -> set[str]:
     return {line.split(":", 1)[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line}
 
 
-def tree(root: Path) -> dict[str, bytes | None]:
-    """Relative path -> content (None for directories) of everything under root."""
-    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
-
-
 # -- running, streaming, exit codes, timeouts --------------------------------------
 
 def test_run_streams_stdout_and_stderr_while_running(manager, make_spec):
@@ -117,6 +113,37 @@ def test_run_streams_stdout_and_stderr_while_running(manager, make_spec):
     assert recorder.arrival(Stream.STDERR, b"err1") < finished - 0.5
     assert recorder.arrival(Stream.STDOUT, b"out1") < recorder.arrival(Stream.STDOUT, b"out2")
     assert recorder.arrival(Stream.STDERR, b"err1") < recorder.arrival(Stream.STDERR, b"err2")
+
+
+def test_start_attached_loses_no_output_of_instant_commands(manager, containers):
+    """Attached before the start: a command that prints and exits at once is never cut short."""
+    for index in range(10):
+        handle = containers(["sh", "-c", f"echo out{index}; echo err{index} >&2; printf tail"], start=False)
+        recorder = Recorder()
+        manager.start_attached(handle, recorder, timeout=30)
+        assert recorder.text(Stream.STDOUT) == f"out{index}\ntail"
+        assert recorder.text(Stream.STDERR) == f"err{index}\n"
+        assert manager.wait(handle, timeout=30).exit_code == 0
+
+
+def test_start_attached_carries_binary_output_whole(manager, containers):
+    """stdout is a byte channel (the runner sends results through it as a tar stream)."""
+    handle = containers(["sh", "-c", "head -c 3000000 /dev/urandom > /tmp/sent && cat /tmp/sent && "
+                                     "sha256sum /tmp/sent >&2"], start=False)
+    recorder = Recorder()
+    manager.start_attached(handle, recorder, timeout=60)
+    received = b"".join(data for _, stream, data in recorder.chunks if stream is Stream.STDOUT)
+    assert len(received) == 3000000
+    assert recorder.text(Stream.STDERR).split()[0] == hashlib.sha256(received).hexdigest()
+
+
+def test_start_attached_timeout_kills(manager, containers):
+    handle = containers(["sleep", "60"], start=False)
+    started = time.monotonic()
+    with pytest.raises(ContainerTimeoutError, match="timeout of 1 s"):
+        manager.start_attached(handle, Recorder(), timeout=1)
+    assert time.monotonic() - started < 8
+    assert manager.wait(handle, timeout=30).exit_code != 0
 
 
 @pytest.mark.parametrize("code", [0, 3, 255])
@@ -176,37 +203,7 @@ def test_exec_ends_when_the_container_dies_under_it(manager, containers):
     assert time.monotonic() - started < 30
     assert "stopped while 'sleep' ran in it" in str(info.value)
 
-# -- copying and committing -----------------------------------------------------------
-
-
-def test_copy_in_and_out(manager, containers, tmp_path):
-    handle = containers()
-    single = tmp_path / "single.txt"
-    single.write_text("just one file\n")
-    source = tmp_path / "tree"
-    (source / "sub" / "deeper").mkdir(parents=True)
-    (source / "top.txt").write_text("top\n")
-    (source / "sub" / "data.bin").write_bytes(os.urandom(100_000))
-    (source / "sub" / "deeper" / "leaf").write_text("leaf\n")
-    (source / "empty").mkdir()
-
-    manager.copy_in(handle, single, "/tmp")
-    manager.copy_in(handle, source, "/tmp")
-    # The files really are inside the container.
-    assert exec_output(manager, handle, ["cat", "/tmp/single.txt", "/tmp/tree/sub/deeper/leaf"]) == \
-        (0, "just one file\nleaf\n", "")
-
-    manager.copy_out(handle, "/tmp/single.txt", tmp_path / "out1")
-    manager.copy_out(handle, "/tmp/tree", tmp_path / "out2")
-    assert (tmp_path / "out1" / "single.txt").read_text() == "just one file\n"
-    assert tree(tmp_path / "out2" / "tree") == tree(source)
-    assert len(tree(source)) == 6
-
-
-def test_copy_out_of_missing_path_fails(manager, containers, tmp_path):
-    handle = containers()
-    with pytest.raises(ContainerError):
-        manager.copy_out(handle, "/no/such/path", tmp_path / "out")
+# -- committing -----------------------------------------------------------
 
 
 def test_commit(manager, containers, make_spec):

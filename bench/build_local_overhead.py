@@ -4,7 +4,7 @@ For each sample it prints, in one run:
   bare      rpmbuild -bb alone, in a container that already has the build
             group and the BuildRequires installed (the floor any builder pays);
   build-local  koji-adjutant build-local from the spec, end to end (SRPM,
-            dependency phase, commit, build phase, copy out, cleanup);
+            dependency phase, commit, build phase, results out, cleanup);
   ratio     build-local / bare.
 Each number is the median of --repeat runs. Run as the build user:
 

@@ -42,7 +42,6 @@ hello-c goes (podman calls, key, store), and the interpreter's start-up.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import platform
 import shlex
@@ -59,7 +58,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bare import bare_rpmbuild  # a sibling module of this script
+from bare import bare_rpmbuild  # sibling modules of this script
+from workers import worker_processes
 from koji_adjutant.buildroot import cachekey
 from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.buildroot.logs import BuildLogs
@@ -297,27 +297,13 @@ def _throughput_worker(index: int, start_at: float, deadline: float, store_path:
 
 def throughput(bench: Bench, target: Target, workers: int, seconds: float) -> tuple[float, int]:
     """Builds per minute of ``workers`` processes building for ``seconds`` of wall time."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    stop = context.Event()
     store = bench.stores[-1]
     start_at = time.monotonic() + 5  # time for the spawned interpreters to start
     deadline = start_at + seconds
-    processes = [context.Process(target=_throughput_worker,
-                                 args=(i, start_at, deadline, str(store), str(target.srpm), str(target.repo),
-                                       str(bench.workdir), bench.tag, bench.worker, SOCKET, stop, results))
-                 for i in range(workers)]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = [results.get(timeout=seconds + 600) for _ in processes]
-    finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=120)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=120)
+    arguments = [(i, start_at, deadline, str(store), str(target.srpm), str(target.repo), str(bench.workdir),
+                  bench.tag, bench.worker, SOCKET) for i in range(workers)]
+    with worker_processes(_throughput_worker, arguments) as results:
+        outcomes = [results.get(timeout=seconds + 600) for _ in range(workers)]
     spans = []
     for status, index, value in outcomes:
         if status != "ok":

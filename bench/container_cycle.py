@@ -22,13 +22,13 @@ Every container is removed at the end, also on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import signal
 import sys
 import time
 import uuid
 
+from workers import worker_processes  # a sibling module of this script
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.container.service import PodmanService
@@ -65,27 +65,13 @@ def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], start
 def measure(socket: str, labels: dict[str, str], command: list[str], workers: int,
             seconds: float) -> tuple[float, float, float]:
     """Cycles per minute, CPU seconds per cycle, and the busy share of the machine."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    stop = context.Event()
     start_at = time.monotonic() + 3  # time for the spawned interpreters to start
     deadline = start_at + seconds
-    processes = [context.Process(target=_cycle_worker,
-                                 args=(socket, labels, command, start_at, deadline, stop, results))
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
-    try:
+    with worker_processes(_cycle_worker, [(socket, labels, command, start_at, deadline)] * workers) as results:
         time.sleep(max(0.0, start_at - time.monotonic()))
         busy_before, began = busy_seconds(), time.monotonic()
-        outcomes = [results.get(timeout=seconds + 120) for _ in processes]
+        outcomes = [results.get(timeout=seconds + 120) for _ in range(workers)]
         busy, elapsed = busy_seconds() - busy_before, time.monotonic() - began
-    finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=60)
-            if process.is_alive():
-                process.terminate()
     errors = [value for status, value in outcomes if status != "ok"]
     if errors:
         raise RuntimeError("a cycle worker failed: " + "; ".join(errors))

@@ -2,7 +2,8 @@
 
 cli.py wires this in with ``register(subparsers)``. Every command function
 takes the parsed arguments and returns an exit code; podman is only started
-when something must really be removed (never for list, show or a dry run).
+when something must really be removed, or for ``clean --all`` (never for list
+or show).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .envstore import Environment, EnvironmentStore, select_evictions
+from .container.interface import ImageInfo
+from .envstore import LABEL_ENVIRONMENT, Environment, EnvironmentStore, select_evictions
 from .errors import AdjutantError, ConfigError
 
 #: The [adjutant] defaults of cache_max_size_gb and cache_max_age_days.
@@ -98,34 +102,49 @@ def _select(args: argparse.Namespace, store: EnvironmentStore) -> tuple[list[str
     return [env.name for env in select_evictions(environments, limit, args.max_age_days)], []
 
 
+@contextmanager
+def _podman(args: argparse.Namespace, manager=None) -> Iterator:
+    """``manager`` if given, else a PodmanManager of the configured or the user's own socket."""
+    if manager is not None:
+        yield manager
+        return
+    from .container.podman import PodmanManager
+
+    with PodmanManager(socket=getattr(args, "podman_socket", None)) as podman:
+        yield podman
+
+
 def cmd_env_clean(args: argparse.Namespace, manager=None) -> int:
-    """``manager``: a ContainerManager to use instead of starting a PodmanManager."""
+    """``manager``: a ContainerManager to use instead of starting a PodmanManager.
+
+    ``--all`` also removes this store's images that no record names (a worker
+    killed between commit and record leaves one), so it needs podman even for
+    a dry run."""
     store = _store(args)
     names, unknown = _select(args, store)
     for name in unknown:
         print(f"{name}: no record in the store; removing any image or container left of it", file=sys.stderr)
     if args.dry_run:
-        would = store.clean(None, names, dry_run=True)
-        for env in would:
-            print(f"would remove {env.name} ({human_size(env.size)})")
-        if not would:
-            print("nothing to clean")
+        lines = [f"would remove {env.name} ({human_size(env.size)})" for env in store.clean(None, names, dry_run=True)]
+        if args.all:
+            with _podman(args, manager) as podman:
+                lines += [f"would remove {_unrecorded(image)}" for image in store.unrecorded_images(podman)]
+        print("\n".join(lines) if lines else "nothing to clean")
         return 0
-    if not names:
+    if not names and not args.all:
         print("nothing to clean")
         return 0
-    if manager is not None:
-        removed = store.clean(manager, names)
-    else:
-        from .container.podman import PodmanManager
-
-        with PodmanManager(socket=getattr(args, "podman_socket", None)) as podman:
-            removed = store.clean(podman, names)
-    for env in removed:
-        print(f"removed {env.name}")
-    if not removed:
-        print("nothing to clean")
+    with _podman(args, manager) as podman:
+        lines = [f"removed {env.name}" for env in store.clean(podman, names)]
+        if args.all:
+            lines += [f"removed {_unrecorded(image)}" for image in store.clean_unrecorded(podman)]
+    print("\n".join(lines) if lines else "nothing to clean")
     return 0
+
+
+def _unrecorded(image: ImageInfo) -> str:
+    return (f"image {image.id.removeprefix('sha256:')[:12]} of {image.labels.get(LABEL_ENVIRONMENT, '?')} "
+            f"({human_size(image.size)}, no record)")
 
 
 def _nonnegative(kind):
@@ -164,7 +183,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "used until the rest fit in --max-size-gb.")
     clean.add_argument("names", nargs="*", metavar="NAME", help="environments to remove")
     clean.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    clean.add_argument("--all", action="store_true", help="remove every cached environment")
+    clean.add_argument("--all", action="store_true",
+                       help="remove every cached environment, and any image of this store that no record names")
     clean.add_argument("--older-than", type=_nonnegative(float), metavar="DAYS",
                        help="remove the environments not used for more than DAYS days")
     clean.add_argument("--max-size-gb", type=_nonnegative(float), default=DEFAULT_MAX_SIZE_GB, metavar="GB",

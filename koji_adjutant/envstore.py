@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .container.interface import ImageInfo
 from .errors import AdjutantError
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,11 @@ log = logging.getLogger(__name__)
 #: The schema this code reads and writes; the number of MIGRATIONS.
 SCHEMA_VERSION = 1
 
-#: Label on every container made from, or for, a cached environment.
+#: Label on every image of a cached environment, and so on every container made from one.
 LABEL_ENVIRONMENT = "io.koji-adjutant.environment"
+
+#: Label on every image of a cached environment: the store that records it (EnvironmentStore.identity).
+LABEL_STORE = "io.koji-adjutant.store"
 
 STORE_FILENAME = "environments.sqlite"
 
@@ -272,6 +277,17 @@ class EnvironmentStore:
 
     def __repr__(self) -> str:
         return f"EnvironmentStore({str(self.path)!r})"
+
+    @property
+    def identity(self) -> str:
+        """A short, stable name of this store's file. It labels the store's images, so that an image
+        the store never recorded can still be found as its own (see unrecorded_images)."""
+        return hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
+
+    def image_labels(self, name: str) -> dict[str, str]:
+        """The labels the image of environment ``name`` is committed with."""
+        _check_name(name)
+        return {LABEL_ENVIRONMENT: name, LABEL_STORE: self.identity}
 
     # -- connections and transactions ------------------------------------------------
     @contextmanager
@@ -557,4 +573,32 @@ class EnvironmentStore:
             if env is not None:
                 log.info("removed environment %s", name)
                 removed.append(env)
+        return removed
+
+    def unrecorded_images(self, manager) -> list[ImageInfo]:
+        """This store's images that no record names: left by a worker killed between commit
+        and record, or unnamed (dangling) when such an environment was later made again."""
+        recorded = {env.image_id for env in self.list()}
+        return [image for image in manager.list_images({LABEL_STORE: self.identity}) if image.id not in recorded]
+
+    def clean_unrecorded(self, manager, lock_timeout: float | None = 30.0) -> list[ImageInfo]:
+        """Remove the unrecorded images; each under its environment's lock, so an image a
+        build has committed and is about to record is left alone. Returns those removed."""
+        removed = []
+        for image in self.unrecorded_images(manager):
+            name = image.labels.get(LABEL_ENVIRONMENT, "")
+            if not name or "/" in name:
+                log.warning("not removing image %s: its %s label %r names no environment",
+                            image.id[:19], LABEL_ENVIRONMENT, name)
+                continue
+            try:
+                with self.lock(name, timeout=lock_timeout):
+                    if any(env.image_id == image.id for env in self.list()):
+                        continue  # recorded while we waited for the lock
+                    log.info("removing image %s of environment %s: no record names it", image.id[:19], name)
+                    manager.remove_image(image.id)
+            except EnvironmentLockedError as exc:
+                log.warning("not removing image %s of environment %s: %s", image.id[:19], name, exc)
+                continue
+            removed.append(image)
         return removed

@@ -72,6 +72,11 @@ class BuildrootCache:
                 self._manager.remove_image(slot.ref)
                 raise
 
+    def image_labels(self, slot: Slot) -> dict[str, str]:
+        """What the environment's image is committed with: its name and this store, so an image
+        committed but never recorded (the worker was killed in between) is found by env clean --all."""
+        return self._store.image_labels(slot.name)
+
     def record(self, slot: Slot, spec: BuildrootSpec, base: ImageInfo, installed: list[InstalledPackage],
                image: ImageInfo) -> None:
         self._store.record(Environment(

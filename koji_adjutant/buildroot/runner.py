@@ -292,7 +292,8 @@ class BuildrootRunner:
                 logs.state("Finish: dependency phase")
                 installed = slot.installed
             else:
-                installed, image = self._dependency_phase(spec, workspace, srpm, slot.ref, logs)
+                installed, image = self._dependency_phase(spec, workspace, srpm, slot.ref, logs,
+                                                          self._cache.image_labels(slot))
                 self._cache.record(slot, spec, base, installed, image)
         yield slot.ref, installed
 
@@ -366,7 +367,8 @@ class BuildrootRunner:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _dependency_phase(self, spec: BuildrootSpec, workspace: _Workspace, srpm: Path | None,
-                          buildroot_ref: str, logs: BuildLogs) -> tuple[list[InstalledPackage], ImageInfo]:
+                          buildroot_ref: str, logs: BuildLogs, image_labels: Mapping[str, str] | None = None
+                          ) -> tuple[list[InstalledPackage], ImageInfo]:
         container = self._container(
             "dependencies", image=spec.image, command=["sleep", "infinity"],
             network=Network.NONE if spec.offline else self._dependency_network,
@@ -393,7 +395,7 @@ class BuildrootRunner:
                 raise
             self._manager.kill(handle)
             self._manager.wait(handle)
-            image = self._manager.commit(handle, buildroot_ref)
+            image = self._manager.commit(handle, buildroot_ref, image_labels)
         finally:
             self._manager.remove(handle)
         logs.state("Finish: dependency phase")

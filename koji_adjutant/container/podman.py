@@ -153,6 +153,12 @@ class PodmanManager:
             return str(exc)
         return None
 
+    def list_images(self, labels: Mapping[str, str]) -> list[ImageInfo]:
+        """Every image with all of ``labels``, dangling ones (no name left) included; ``ref`` is the image id."""
+        found = self._client.images.list(all=True, filters=_label_filters(labels))
+        return [ImageInfo(ref=image.id, id=image.id, digest=image.id, labels=dict(image.labels or {}),
+                          size=int(image.attrs.get("Size") or 0)) for image in found]
+
     def remove_image(self, ref: str) -> None:
         try:
             self._client.images.remove(ref, force=True)

@@ -112,3 +112,56 @@ def test_clean_of_an_environment_whose_image_is_already_gone(podman_manager, cac
     assert store.clean(manager, [env.name]) == [env]
     assert store.get(env.name) is None
     assert store.clean(manager, [env.name]) == []
+
+
+def test_clean_all_removes_the_images_no_record_names(podman_manager, cached_environment, run_env, store_path,
+                                                      worker_id, tmp_path):
+    """A worker killed between commit and record leaves an image the store never recorded; when
+    that environment is made again, the first image is left dangling. env clean --all finds both
+    by the store's label, leaves another store's images alone, and skips an environment being made."""
+    manager, recorded = podman_manager, cached_environment
+    store, other = EnvironmentStore(store_path), EnvironmentStore(tmp_path / "other" / "environments.sqlite")
+    names = {key: environment_name(f"orphan-{key}", "x86_64", uuid.uuid4().hex) for key in ("a", "b", "c", "d")}
+    source = manager.create(ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"],
+                                          labels={LABEL_WORKER: worker_id, LABEL_PURPOSE: "integration-test"}))
+    made = []
+    try:
+        manager.start(source)
+
+        def commit(key: str, owner: EnvironmentStore):
+            made.append(manager.commit(source, image_ref(names[key]), owner.image_labels(names[key])).id)
+            return made[-1]
+
+        unnamed = commit("a", store)
+        assert manager.exec(source, ["touch", "/tmp/changed"]) == 0
+        named = commit("a", store)  # made again: the first image keeps its labels but loses its name
+        assert unnamed != named
+        commit("b", store)
+        commit("c", other)           # another store's: not ours to remove
+        being_made = commit("d", store)
+        ours = {image.id for image in store.unrecorded_images(manager)}
+        assert ours == {unnamed, named, made[2], being_made}
+
+        code, out, _ = run_env("clean", "--all", "--dry-run")
+        assert code == 0
+        lines = out.splitlines()
+        assert f"would remove {recorded.name} ({envcli.human_size(recorded.size)})" in lines
+        assert sum(f" of {names['a']} (" in line and line.endswith(", no record)") for line in lines) == 2
+        assert len(lines) == 5
+        assert {image.id for image in store.unrecorded_images(manager)} == ours  # a dry run removes nothing
+
+        with store.lock(names["d"]):  # a build holds it from before its commit until its record
+            assert {image.id for image in store.clean_unrecorded(manager, lock_timeout=0.5)} == ours - {being_made}
+        assert [image.id for image in store.unrecorded_images(manager)] == [being_made]
+
+        code, out, _ = run_env("clean", "--all")
+        assert code == 0
+        assert f"removed {recorded.name}" in out.splitlines()
+        assert f"of {names['d']} (" in out
+        assert store.unrecorded_images(manager) == [] and store.list() == []
+        assert [image.id for image in other.unrecorded_images(manager)] == [made[3]]
+        assert run_env("clean", "--all")[:2] == (0, "nothing to clean\n")
+    finally:
+        manager.remove(source)
+        for image_id in made:
+            manager.remove_image(image_id)

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from koji_adjutant import __version__, envcli
-from koji_adjutant.container.interface import ContainerInfo
-from koji_adjutant.envstore import (LABEL_ENVIRONMENT, SCHEMA_VERSION, Environment, EnvironmentLockedError,
+from koji_adjutant.container.interface import ContainerInfo, ImageInfo
+from koji_adjutant.envstore import (LABEL_ENVIRONMENT, LABEL_STORE, SCHEMA_VERSION, Environment, EnvironmentLockedError,
                                     EnvironmentStore, EnvironmentStoreError, default_store_path,
                                     environment_name, image_ref, select_evictions)
 from koji_adjutant.errors import AdjutantError, ConfigError
@@ -428,6 +428,7 @@ def test_concurrent_first_opens_initialise_once(store_path):
 def manager(mocker):
     manager = mocker.Mock(name="ContainerManager")
     manager.list_containers.return_value = []
+    manager.list_images.return_value = []
     return manager
 
 
@@ -584,14 +585,57 @@ def test_env_clean_dry_run_default_limits(store, run_env, mocker):
     assert (code, out) == (0, "would remove adjutant-stale (1.0 GiB)\n")
     code, out, _ = run_env("clean", "--dry-run", "--max-size-gb", "0.5", "--max-age-days", "100")
     assert out.splitlines() == ["would remove adjutant-stale (1.0 GiB)", "would remove adjutant-fresh (1.0 GiB)"]
-    code, out, _ = run_env("clean", "--dry-run", "--all")
-    assert len(out.splitlines()) == 2
     code, out, _ = run_env("clean", "--dry-run", "--older-than", "7")
     assert out == "would remove adjutant-stale (1.0 GiB)\n"
     code, out, _ = run_env("clean", "--dry-run", "adjutant-fresh")
     assert out == "would remove adjutant-fresh (1.0 GiB)\n"
     podman.assert_not_called()
     assert len(store.list()) == 2
+
+
+def test_env_clean_dry_run_all_asks_podman_for_unrecorded_images(store, run_env, mocker, manager):
+    """--all also goes for images of this store that no record names, which only podman knows of."""
+    podman = mocker.patch("koji_adjutant.container.podman.PodmanManager")
+    podman.return_value.__enter__.return_value = manager
+    store.record(make_env("adjutant-a", size=GIB))
+    orphan = ImageInfo(ref="sha256:" + "ab" * 32, id="sha256:" + "ab" * 32, digest="", size=2 * GIB,
+                       labels=store.image_labels("adjutant-b"))
+    manager.list_images.return_value = [orphan]
+    code, out, _ = run_env("clean", "--dry-run", "--all")
+    assert (code, out.splitlines()) == (0, ["would remove adjutant-a (1.0 GiB)",
+                                            "would remove image abababababab of adjutant-b (2.0 GiB, no record)"])
+    manager.list_images.assert_called_once_with({LABEL_STORE: store.identity})
+    manager.remove_image.assert_not_called()
+    assert [env.name for env in store.list()] == ["adjutant-a"]
+
+
+def test_unrecorded_images_leave_out_recorded_ones(store, manager):
+    env = make_env("adjutant-a")
+    store.record(env)
+    recorded = ImageInfo(ref=env.image_id, id=env.image_id, digest="", labels=store.image_labels(env.name))
+    stray = ImageInfo(ref="sha256:" + "cd" * 32, id="sha256:" + "cd" * 32, digest="",
+                      labels=store.image_labels(env.name))
+    manager.list_images.return_value = [recorded, stray]
+    assert store.unrecorded_images(manager) == [stray]
+    assert store.clean_unrecorded(manager) == [stray]
+    manager.remove_image.assert_called_once_with(stray.id)
+    assert store.get(env.name) == env
+
+
+def test_an_image_without_an_environment_label_is_left_alone(store, manager, caplog):
+    odd = ImageInfo(ref="sha256:" + "ef" * 32, id="sha256:" + "ef" * 32, digest="",
+                    labels={LABEL_STORE: store.identity})
+    manager.list_images.return_value = [odd]
+    assert store.clean_unrecorded(manager) == []
+    manager.remove_image.assert_not_called()
+    assert "names no environment" in caplog.text
+
+
+def test_store_identity_is_stable_per_file(tmp_path):
+    first = EnvironmentStore(tmp_path / "a" / "environments.sqlite")
+    assert first.identity == EnvironmentStore(tmp_path / "a" / "environments.sqlite").identity
+    assert first.identity != EnvironmentStore(tmp_path / "b" / "environments.sqlite").identity
+    assert first.image_labels("adjutant-x") == {LABEL_ENVIRONMENT: "adjutant-x", LABEL_STORE: first.identity}
 
 
 def test_env_clean_nothing_needs_no_podman(store, run_env, mocker):

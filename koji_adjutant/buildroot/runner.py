@@ -49,6 +49,9 @@ _RPMBUILD_TIMEOUT_HINT = ("if the build legitimately takes longer, raise the tim
 
 TOPDIR = "/builddir/build"
 
+#: How long a phase whose output has ended may take to exit, before it is killed.
+_EXIT_GRACE = 60
+
 
 @dataclass(frozen=True)
 class SourceTree:
@@ -90,7 +93,7 @@ def dependency_mounts(spec: BuildrootSpec, setup_dir: Path, input_dir: Path) -> 
 
 
 def build_mounts(setup_dir: Path, input_dir: Path) -> list[Mount]:
-    """The build phase sees the rendered setup and its input SRPM, read-only; results leave by copy."""
+    """The build phase sees the rendered setup and its input SRPM, read-only; results leave on its stdout."""
     return [Mount(setup_dir, SETUP_DIR), Mount(input_dir, INPUT_DIR)]
 
 
@@ -357,7 +360,7 @@ class BuildrootRunner:
                                      hint=timeout_hint, log_path=str(logs.path(log))) from exc
                 status = _phase_exit(output)
                 if status != 0:  # what podman saw tells a breached limit from a plain failure
-                    exit_code = self._manager.wait(handle).exit_code
+                    exit_code = self._manager.wait(handle, timeout=_EXIT_GRACE).exit_code
                     raise BuildError(f"{failed} (exit {exit_code if status is None else status})",
                                      log_path=str(logs.path(log)), hint=hint)
                 extract_untrusted(output, staging, f"{handle.name}:{results}")

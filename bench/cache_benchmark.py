@@ -18,7 +18,9 @@ one table row:
 
 and below it the throughput of warm hello-c builds: one worker process
 building one after another, then two worker processes at once, each for the
-same wall time (--throughput-seconds); builds per minute and their ratio.
+same wall time (--throughput-seconds); builds per minute and their ratio,
+with the CPU seconds the whole machine spent per build and how busy it was
+(from /proc/stat), which bound that ratio (docs/performance.md).
 
 "build-local" here is what ``koji-adjutant build-local SRPM --cache`` does
 (cli.cmd_build_local), done through the Python API because the CLI has no
@@ -59,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bare import bare_rpmbuild  # sibling modules of this script
-from workers import worker_processes
+from workers import machine_busy_seconds, worker_processes
 from koji_adjutant.buildroot import cachekey
 from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.buildroot.logs import BuildLogs
@@ -295,15 +297,31 @@ def _throughput_worker(index: int, start_at: float, deadline: float, store_path:
         results.put(("error", index, traceback.format_exc()))
 
 
-def throughput(bench: Bench, target: Target, workers: int, seconds: float) -> tuple[float, int]:
-    """Builds per minute of ``workers`` processes building for ``seconds`` of wall time."""
+@dataclass
+class Throughput:
+    per_minute: float
+    builds: int
+    cpu_per_build: float  # CPU seconds of the whole machine per build (workers, podman, kernel)
+    busy: float           # the share of all cores that was busy
+
+    def describe(self) -> str:
+        return (f"{self.per_minute:.1f} builds/min ({self.builds} builds, {self.cpu_per_build:.2f} CPU-s each, "
+                f"machine {self.busy:.0%} busy)")
+
+
+def throughput(bench: Bench, target: Target, workers: int, seconds: float) -> Throughput:
+    """Builds per minute of ``workers`` processes building for ``seconds`` of wall time, and what
+    they cost the machine: the inputs of the ratio's bound in docs/performance.md."""
     store = bench.stores[-1]
     start_at = time.monotonic() + 5  # time for the spawned interpreters to start
     deadline = start_at + seconds
     arguments = [(i, start_at, deadline, str(store), str(target.srpm), str(target.repo), str(bench.workdir),
                   bench.tag, bench.worker, SOCKET) for i in range(workers)]
     with worker_processes(_throughput_worker, arguments) as results:
+        time.sleep(max(0.0, start_at - time.monotonic()))
+        busy_before = machine_busy_seconds()
         outcomes = [results.get(timeout=seconds + 600) for _ in range(workers)]
+        busy, busy_window = machine_busy_seconds() - busy_before, time.monotonic() - start_at
     spans = []
     for status, index, value in outcomes:
         if status != "ok":
@@ -312,7 +330,8 @@ def throughput(bench: Bench, target: Target, workers: int, seconds: float) -> tu
     if not spans:
         raise RuntimeError("no build finished in the throughput window")
     elapsed = max(end for _, end in spans) - start_at
-    return len(spans) / elapsed * 60, len(spans)
+    return Throughput(len(spans) / elapsed * 60, len(spans), busy / len(spans),
+                      busy / busy_window / len(os.sched_getaffinity(0)))
 
 
 # -- breakdown ---------------------------------------------------------------------------------
@@ -386,7 +405,7 @@ def breakdown(bench: Bench, target: Target) -> None:
 
 # -- main ----------------------------------------------------------------------------------------
 
-def print_table(rows: list[Row], single: tuple[float, int], double: tuple[float, int], seconds: float) -> None:
+def print_table(rows: list[Row], single: Throughput, double: Throughput, seconds: float) -> None:
     header = ("package", "bare rpmbuild", "cold", "warm", "warm-bare", "cold/warm", "setup cut")
     units = ("", "(s)", "build-local (s)", "build-local (s)", "(s)", "", "(%)")
     lines = [header, units]
@@ -401,8 +420,8 @@ def print_table(rows: list[Row], single: tuple[float, int], double: tuple[float,
         if number == 1:
             print("  ".join("-" * width for width in widths))
     print(f"throughput, warm {THROUGHPUT_SAMPLE}, {seconds:g} s of wall time each: "
-          f"1 sequential {single[0]:.1f} builds/min ({single[1]} builds), "
-          f"2 parallel {double[0]:.1f} builds/min ({double[1]} builds), ratio {double[0] / single[0]:.2f}x")
+          f"1 sequential {single.describe()}, 2 parallel {double.describe()}, "
+          f"ratio {double.per_minute / single.per_minute:.2f}x")
 
 
 def main() -> int:

@@ -28,18 +28,11 @@ import sys
 import time
 import uuid
 
-from workers import worker_processes  # a sibling module of this script
+from workers import machine_busy_seconds, worker_processes  # a sibling module of this script
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.container.service import PodmanService
 from koji_adjutant.defaults import DEV_IMAGE
-
-
-def busy_seconds() -> float:
-    """CPU seconds the whole machine has spent working since boot (idle, iowait and steal left out)."""
-    with open("/proc/stat") as stat:
-        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in stat.readline().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], start_at: float, deadline: float,
@@ -69,9 +62,9 @@ def measure(socket: str, labels: dict[str, str], command: list[str], workers: in
     deadline = start_at + seconds
     with worker_processes(_cycle_worker, [(socket, labels, command, start_at, deadline)] * workers) as results:
         time.sleep(max(0.0, start_at - time.monotonic()))
-        busy_before, began = busy_seconds(), time.monotonic()
+        busy_before, began = machine_busy_seconds(), time.monotonic()
         outcomes = [results.get(timeout=seconds + 120) for _ in range(workers)]
-        busy, elapsed = busy_seconds() - busy_before, time.monotonic() - began
+        busy, elapsed = machine_busy_seconds() - busy_before, time.monotonic() - began
     errors = [value for status, value in outcomes if status != "ok"]
     if errors:
         raise RuntimeError("a cycle worker failed: " + "; ".join(errors))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -31,3 +32,11 @@ def worker_processes(target: Callable, argument_lists: Sequence[tuple]) -> Itera
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=120)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent working since boot: user, nice, system, irq and
+    softirq of /proc/stat (idle, iowait and a VM's steal left out)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")

@@ -40,6 +40,16 @@ def _pump(open_stream: Callable[[], object], sink: LogSink | None, outcome: dict
         outcome["error"] = exc
 
 
+def _image_info(image, ref: str) -> ImageInfo:
+    attrs = image.attrs
+    digest = attrs.get("Digest") or ""
+    if not digest:
+        repo_digests = attrs.get("RepoDigests") or []
+        digest = repo_digests[0].split("@", 1)[-1] if repo_digests else ""
+    return ImageInfo(ref=ref, id=image.id, digest=digest or image.id,
+                     labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0))
+
+
 def _label_filters(labels: Mapping[str, str]) -> list[str]:
     # A list: podman-py turns a list value of a filters dict into its str() and so matches nothing.
     return [f"label={key}={value}" for key, value in labels.items()]
@@ -105,16 +115,9 @@ class PodmanManager:
     # -- images --------------------------------------------------------------
     def image_info(self, ref: str) -> ImageInfo | None:
         try:
-            image = self._client.images.get(ref)
+            return _image_info(self._client.images.get(ref), ref)
         except (ImageNotFound, NotFound):
             return None
-        attrs = image.attrs
-        digest = attrs.get("Digest") or ""
-        if not digest:
-            repo_digests = attrs.get("RepoDigests") or []
-            digest = repo_digests[0].split("@", 1)[-1] if repo_digests else ""
-        return ImageInfo(ref=ref, id=image.id, digest=digest or image.id,
-                         labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0))
 
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
         info = self.image_info(ref)
@@ -156,8 +159,7 @@ class PodmanManager:
     def list_images(self, labels: Mapping[str, str]) -> list[ImageInfo]:
         """Every image with all of ``labels``, dangling ones (no name left) included; ``ref`` is the image id."""
         found = self._client.images.list(all=True, filters=_label_filters(labels))
-        return [ImageInfo(ref=image.id, id=image.id, digest=image.id, labels=dict(image.labels or {}),
-                          size=int(image.attrs.get("Size") or 0)) for image in found]
+        return [_image_info(image, image.id) for image in found]
 
     def remove_image(self, ref: str) -> None:
         try:

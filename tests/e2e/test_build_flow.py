@@ -60,6 +60,12 @@ def children(hub, task_id: int) -> dict[str, dict]:
             (t for t in hub.tasks.values() if t["parent"] == task_id)}
 
 
+def build_hello(client, hub, wait_task, opts: dict | None = None) -> tuple[int, dict]:
+    """hello-noarch built for TARGET: the task id, and the task once it has ended."""
+    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET, *([opts] if opts else []))
+    return task_id, wait_task(task_id)
+
+
 def failure(task: dict) -> str:
     return (task["fault"] or {}).get("faultString", "")
 
@@ -68,8 +74,7 @@ def test_build_completes_is_imported_and_tagged(target, client, start_worker, wa
     hub = target
     hub.add_package(DEST, "hello-noarch")
     start_worker(maxjobs=4)
-    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
-    task = wait_task(task_id)
+    task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "CLOSED", failure(task)
 
     subtasks = children(hub, task_id)
@@ -99,8 +104,7 @@ def test_a_completed_build_is_mailed_to_its_subscribers(target, client, start_wo
     hub.add_notification(USER, package="hello-noarch", email="watcher@example.org")
     with SmtpServer() as smtp:
         start_worker(maxjobs=4, smtphost=smtp.host)
-        task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
-        task = wait_task(task_id)
+        _, task = build_hello(client, hub, wait_task)
         assert task["state"] == "CLOSED", failure(task)
         (notice,) = [t for t in hub.tasks.values() if t["method"].endswith("Notification")]
         assert notice["method"] == "buildNotification"
@@ -119,8 +123,7 @@ def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, star
     extra["rpm.macro.packager"] = "E2E Packagers"   # a tag macro only the rebuilt SRPM can carry
     hub.add_package(DEST, "hello-noarch")
     start_worker(maxjobs=4)
-    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
-    task = wait_task(task_id)
+    task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "CLOSED", failure(task)
     subtasks = children(hub, task_id)
     assert set(subtasks) == {"srpm", "noarch", "tag"}
@@ -142,8 +145,7 @@ def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, star
 def test_scratch_build_leaves_no_build_record(target, client, start_worker, wait_task):
     hub = target
     start_worker(maxjobs=4)   # a scratch build needs no package listing
-    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET, {"scratch": True})
-    task = wait_task(task_id)
+    task_id, task = build_hello(client, hub, wait_task, {"scratch": True})
     assert task["state"] == "CLOSED", failure(task)
     assert set(children(hub, task_id)) == {"noarch"}
     assert hub.builds == {} and hub.tagged(DEST) == []
@@ -157,8 +159,7 @@ def test_scratch_build_leaves_no_build_record(target, client, start_worker, wait
 def test_unlisted_package_fails_before_anything_is_built(target, client, start_worker, wait_task):
     hub = target
     start_worker(maxjobs=4)
-    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
-    task = wait_task(task_id)
+    task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "FAILED"
     assert task["fault"]["faultCode"] == koji.BuildError.faultCode
     message = failure(task)
@@ -177,8 +178,7 @@ def test_the_hub_build_rpm_policy_can_refuse_the_build(target, client, start_wor
 
     hub.set_policy("build_rpm", build_rpm)
     start_worker(maxjobs=4)
-    task_id = login(client).build(hub.srpms["hello-noarch"], TARGET)
-    task = wait_task(task_id)
+    task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "FAILED"
     assert task["fault"]["faultCode"] == koji.ActionNotAllowed.faultCode
     assert "policy violation (build_rpm): no builds from uploaded srpms" in failure(task)

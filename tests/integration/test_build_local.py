@@ -38,15 +38,6 @@ PROGRESS = re.compile(r"^\[\s*(\d+\.\d)s\] (.*)$")
 
 # -- fixtures and helpers -------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sample_repo(tmp_path_factory) -> Path:
-    """The sample repo of examples/, made once for the module (make-repo.sh wants a fresh dir)."""
-    repo = tmp_path_factory.mktemp("build-local") / "sample-repo"
-    subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
-    assert (repo / "repodata" / "repomd.xml").is_file()
-    return repo
-
-
 def build_local(*args: str | Path) -> int:
     return main(["build-local", *(str(a) for a in args)])
 

@@ -111,13 +111,6 @@ def copy_repo(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sample_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("cache-repo") / "sample-repo"
-    subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
-    return repo
-
-
-@pytest.fixture(scope="module")
 def srpms(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("cache-srpms")
     made = {sample: rpmbuild_srpm(EXAMPLES / sample / f"{sample}.spec", EXAMPLES / sample, out)

@@ -39,13 +39,6 @@ class Recorder:
         return getattr(self._inner, name)
 
 
-@pytest.fixture(scope="module")
-def sample_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("make-srpm") / "sample-repo"
-    subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
-    return repo
-
-
 @pytest.fixture
 def make(podman_manager, worker_id, sample_repo, tmp_path):
     def run(source):

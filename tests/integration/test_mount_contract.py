@@ -114,13 +114,6 @@ class RecordingManager:
 
 
 @pytest.fixture(scope="module")
-def sample_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("mount-contract") / "sample-repo"
-    subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
-    return repo
-
-
-@pytest.fixture(scope="module")
 def recorded_build(podman_manager, worker_id, sample_repo, tmp_path_factory):
     """hello-noarch, spec to RPMs, through the runner as cli.py drives it, recording every container."""
     proxy = RecordingManager(podman_manager)

@@ -390,20 +390,27 @@ def test_create_with_missing_image(manager, make_spec, labels):
     assert manager.list_containers(labels) == []
 
 
-def test_own_service_is_stopped_on_close():
+@pytest.fixture
+def own_service_manager():
+    """A PodmanManager that started a podman service of its own (skipped where one already answers)."""
     from koji_adjutant.container.podman import PodmanManager
 
-    second = PodmanManager()
+    manager = PodmanManager()
     try:
-        service = second._service
-        if service._process is None:
-            pytest.skip(f"a podman service already answers on {service.uri}; none was started")
-        socket = Path(service.uri.removeprefix("unix://"))
-        pid = service._process.pid
-        assert socket.exists()
-        assert second.image_info(DEV_IMAGE) is not None
+        if manager._service._process is None:
+            pytest.skip(f"a podman service already answers on {manager._service.uri}; none was started")
+        yield manager
     finally:
-        second.close()
+        manager.close()
+
+
+def test_own_service_is_stopped_on_close(own_service_manager):
+    service = own_service_manager._service
+    socket = Path(service.uri.removeprefix("unix://"))
+    pid = service._process.pid
+    assert socket.exists()
+    assert own_service_manager.image_info(DEV_IMAGE) is not None
+    own_service_manager.close()
     assert not socket.exists()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -435,21 +442,13 @@ def test_own_service_stops_when_its_worker_is_killed(tmp_path):
         shutil.rmtree(socket_dir, ignore_errors=True)  # the killed worker could not remove it
 
 
-def test_own_service_is_started_again_on_the_same_socket_after_it_died():
+def test_own_service_is_started_again_on_the_same_socket_after_it_died(own_service_manager):
     """A long-running worker outlives a podman crash: clients keep their socket path."""
-    from koji_adjutant.container.podman import PodmanManager
-
-    manager = PodmanManager()
-    try:
-        service = manager._service
-        if service._process is None:
-            pytest.skip(f"a podman service already answers on {service.uri}; none was started")
-        assert service.ensure_running() is False
-        first = service._process.pid
-        os.kill(first, signal.SIGKILL)
-        service._process.wait()
-        assert service.ensure_running() is True
-        assert service._process.pid != first
-        assert manager.image_info(DEV_IMAGE) is not None  # the same client, through the same socket
-    finally:
-        manager.close()
+    service = own_service_manager._service
+    assert service.ensure_running() is False
+    first = service._process.pid
+    os.kill(first, signal.SIGKILL)
+    service._process.wait()
+    assert service.ensure_running() is True
+    assert service._process.pid != first
+    assert own_service_manager.image_info(DEV_IMAGE) is not None  # the same client, through the same socket

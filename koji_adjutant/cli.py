@@ -16,6 +16,7 @@ from .buildroot.logs import BuildLogs
 from .buildroot.runner import BuildrootRunner
 from .buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts, kojid_macros
 from .container.interface import LABEL_WORKER
+from .container.limits import default_limits
 from .defaults import DEV_IMAGE
 from .envstore import EnvironmentStore
 from .errors import AdjutantError, ConfigError
@@ -65,7 +66,7 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     try:
         with PodmanManager(socket=args.podman_socket) as manager:
             cache = BuildrootCache(EnvironmentStore(), manager) if args.cache else None
-            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, cache=cache)
+            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
             srpm = source
             if source.suffix == ".spec":
                 phase_started = time.monotonic()

@@ -32,7 +32,8 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .container.interface import Network, PullPolicy
+from .container.interface import ContainerRoot, Network, PullPolicy
+from .container.limits import DEFAULT_PIDS_LIMIT, default_memory_limit_mb
 from .defaults import DEV_IMAGE
 from .errors import ConfigError
 
@@ -310,12 +311,28 @@ class AdjutantOptions:
                             doc="repos are local directories under topdir; no phase gets network")
     deps_network: Network = _option(Network.HOST, parse=_enum(Network, (Network.HOST, Network.PRIVATE)),
                                     doc="network of the dependency phase (the build phase never has one)")
-    memory_limit_mb: int | None = _option(None, parse=_limit(int, "integer"))
-    pids_limit: int | None = _option(None, parse=_limit(int, "integer"))
+    memory_limit_mb: int | None = _option(parse=_limit(int, "integer"), factory=default_memory_limit_mb,
+                                          doc="per build container; default: half the host's memory")
+    pids_limit: int | None = _option(DEFAULT_PIDS_LIMIT, parse=_limit(int, "integer"),
+                                     doc="processes per build container")
     cpus: float | None = _option(None, parse=_limit(float, "number"))
     cache_max_size_gb: float = _option(20.0, parse=_positive(float, "number"))
     cache_max_age_days: int = _option(14, parse=_positive(int, "integer"))
+    result_max_file_mb: int = _option(8192, parse=_positive(int, "integer"),
+                                      doc="largest file (MiB) a build may return; debuginfo RPMs reach 4 GiB")
+    result_max_total_mb: int = _option(32768, parse=_positive(int, "integer"),
+                                       doc="most MiB of files one build phase may return")
+    result_max_files: int = _option(20000, parse=_positive(int, "integer"),
+                                    doc="most files and directories one build phase may return")
+    log_max_mb: int = _option(1024, parse=_positive(int, "integer"),
+                              doc="cap (MiB) of each log file; further output is dropped, the build goes on")
     state_dir: Path = _option(parse=_directory, factory=_default_state_dir)
+    container_root: ContainerRoot = _option(ContainerRoot.SUBORDINATE, parse=_enum(ContainerRoot),
+                                            doc="host user of root in containers: 'subordinate' (an id of "
+                                                "/etc/subuid) or 'worker' (this user)")
+    source_network: Network = _option(Network.PRIVATE, parse=_enum(Network, (Network.PRIVATE, Network.HOST)),
+                                      doc="network of an SCM source command: 'private' reaches other hosts "
+                                          "but not this one's services")
 
 
 def _display(value: Any) -> str:

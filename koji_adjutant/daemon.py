@@ -26,13 +26,14 @@ from koji.daemon import TaskManager
 from koji.tasks import ServerExit, ServerRestart
 
 from .config import Config
-from .container.interface import LABEL_TASK, LABEL_WORKER
+from .buildroot.workspace import sweep
+from .container.interface import LABEL_TASK, LABEL_WORKER, ContainerRoot
 from .container.podman import PodmanManager
 from .container.service import PodmanService
 from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session
 from .tasks import HANDLERS
-from .tasks.buildroots import environment_store
+from .tasks.buildroots import environment_store, work_root
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +162,15 @@ def run(config: Config, force_lock: bool = False) -> int:
     login(session, options)
     session.exclusiveSession(force=force_lock)
     log.info("logged in to %s as host %s", options.server, options.adjutant.worker_id)
-    manager = PodmanManager(socket=service.uri)
+    manager = PodmanManager(socket=service.uri, container_root=config.adjutant.container_root)
     tm = AdjutantTaskManager(options, session, manager)
     tm.remove_orphans()
+    sweep(work_root(config.adjutant))
+    if config.adjutant.container_root is ContainerRoot.SUBORDINATE and not manager.storage_maps_ids():
+        log.warning("podman's storage copies every image in full the first time a container of it runs "
+                    "with root at a subordinate id (container_root = subordinate): set "
+                    "mount_program = \"/usr/bin/fuse-overlayfs\" in storage.conf (scripts/setup-host.sh "
+                    "does), or accept container_root = worker (docs/security.md)")
 
     def shutdown(*_args):
         raise SystemExit

@@ -1,4 +1,4 @@
-"""The per-user store of cached buildroot environments (architecture decision 7).
+"""The per-user store of cached buildroot environments (docs/adr/0006-cached-buildroots.md).
 
 A cached environment is a podman image committed from a prepared buildroot,
 named after a hash of everything that went into it. This module keeps the
@@ -43,7 +43,7 @@ from .errors import AdjutantError
 log = logging.getLogger(__name__)
 
 #: The schema this code reads and writes; the number of MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Label on every image of a cached environment, and so on every container made from one.
 LABEL_ENVIRONMENT = "io.koji-adjutant.environment"
@@ -248,8 +248,18 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX environments_inputs_hash ON environments (inputs_hash)")
 
 
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Schema 2: the resolutions table (which environment an exact SRPM resolved to)."""
+    conn.execute("""
+        CREATE TABLE resolutions (
+            key TEXT PRIMARY KEY,
+            environment TEXT NOT NULL,
+            last_used TEXT NOT NULL
+        )""")
+
+
 #: MIGRATIONS[i] takes a store from schema i to schema i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -467,9 +477,23 @@ class EnvironmentStore:
             return cursor.rowcount > 0
 
     def remove(self, name: str) -> bool:
-        """Delete the record; False if there was none."""
+        """Delete the record, and the resolutions that led to it; False if there was none."""
         with self._writing() as conn:
+            conn.execute("DELETE FROM resolutions WHERE environment = ?", (name,))
             return conn.execute("DELETE FROM environments WHERE name = ?", (name,)).rowcount > 0
+
+    def remember_resolution(self, key: str, name: str) -> None:
+        """Record that the inputs hashed to ``key`` resolved to environment ``name``."""
+        _check_name(name)
+        with self._writing() as conn:
+            conn.execute("INSERT OR REPLACE INTO resolutions (key, environment, last_used) VALUES (?, ?, ?)",
+                         (key, name, format_timestamp(utcnow())))
+
+    def resolution(self, key: str) -> str | None:
+        """The environment the inputs hashed to ``key`` last resolved to, if any."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT environment FROM resolutions WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def list(self) -> list[Environment]:
         """Every record, most recently used first."""

@@ -65,6 +65,15 @@ class ContainerOOMError(ContainerError):
             "raise the memory limit or reduce the build's parallelism")
 
 
+class ResultRefusedError(ContainerError):
+    """What a container sent back as results breaks the rules results follow (kind, name, form);
+    it is refused whole, since the build's own code could have written it."""
+
+
+class ResultTooLargeError(ResultRefusedError):
+    """What a container sent back as results is over a limit (a file's size, the total, the count)."""
+
+
 class BuildrootError(AdjutantError):
     """The buildroot could not be set up (dependencies, repos, image)."""
 

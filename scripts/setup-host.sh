@@ -69,11 +69,14 @@ write_if_changed() {  # path content [owner]
 }
 write_if_changed /etc/containers/containers.conf "$containers_conf"
 
-# Rootless networking (slirp4netns) opens /dev/net/tun, which some hosts ship 0600.
-if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
-  chmod 666 /dev/net/tun
-  say "made /dev/net/tun usable for rootless networking"
-fi
+# Rootless networking (slirp4netns) opens /dev/net/tun, and fuse-overlayfs /dev/fuse;
+# some hosts ship them 0600 (most distributions make both 0666).
+for dev in /dev/net/tun /dev/fuse; do
+  if [ -c "$dev" ] && [ "$(stat -c %a "$dev")" != 666 ]; then
+    chmod 666 "$dev"
+    say "made $dev usable by unprivileged users"
+  fi
+done
 
 # -- build user ---------------------------------------------------------------
 if ! id "$user" >/dev/null 2>&1; then
@@ -92,8 +95,12 @@ done
 # Made by the user's own id: podman later creates siblings (cni, ...) in ~/.config.
 install -d -o "$user" -g "$(id -gn "$user")" "$home/.config" "$home/.config/containers"
 write_if_changed "$home/.config/containers/containers.conf" "$containers_conf" "$user:"
+# fuse-overlayfs shows an image under each container's own id mapping without copying it:
+# every container runs with root at a subordinate id (container_root = subordinate).
 write_if_changed "$home/.config/containers/storage.conf" '[storage]
-driver = "overlay"' "$user:"
+driver = "overlay"
+[storage.options.overlay]
+mount_program = "/usr/bin/fuse-overlayfs"' "$user:"
 # The runtime dir a login session would create; podman keeps its sockets there.
 install -d -m 700 -o "$user" -g "$(id -gn "$user")" "/run/user/$uid"
 

@@ -1,43 +1,32 @@
-"""Reusing the result of a dependency phase: cached buildroot environments.
+"""Reusing buildroot layers across builds: cached environments.
 
-A finished dependency phase is committed as the image ``localhost/<name>``
-(``adjutant-<tag>-<arch>-<hash12>``) and recorded in the environment store
-with its key inputs and installed packages. The next build with the same key
-starts its build phase from that image and skips dependency installation.
-Before reuse the record is checked: made by this koji-adjutant version, from
-the base image digest in use now, image still present; otherwise it is removed
-and made again. The store's per-name lock makes two tasks that need the same
-environment build it once, and neither sees a half-made one.
+Each layer a package-manager container made (environments.py) is committed as
+``localhost/<name>`` (``adjutant-<tag>-<arch>-<hash12>``) and recorded in the
+environment store with its full key, its inputs and its installed packages.
+Before reuse the record is checked: its full inputs hash equals the key
+computed now (the name holds only 48 bits of it), it was made by this
+koji-adjutant version from the base image digest in use now, and its image is
+still present; otherwise it is removed and made again. The store's per-name
+lock makes two tasks that need the same layer make it once, and neither sees
+a half-made one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 
 from .. import __version__
 from ..container.interface import ContainerManager, ImageInfo
 from ..envstore import Environment, EnvironmentStore, environment_name, image_ref
-from .cachekey import cache_inputs, cache_key
 from .installed import InstalledPackage
-from .spec import BuildrootSpec
+from .layers import BuildrootImage, Layer
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Slot:
-    """The environment a build will use: found (hit) or to be made by the caller."""
-
-    name: str
-    ref: str
-    hit: bool
-    installed: list[InstalledPackage]
-    key: str
-    inputs: dict
+#: Makes a layer's image: (image reference, labels to commit it with) -> (its packages, the image).
+MakeLayer = Callable[[str, Mapping[str, str]], tuple[list[InstalledPackage], ImageInfo]]
 
 
 class BuildrootCache:
@@ -46,49 +35,56 @@ class BuildrootCache:
         self._manager = manager
         self._lock_timeout = lock_timeout
 
-    @contextmanager
-    def slot(self, spec: BuildrootSpec, srpm: Path | None, base: ImageInfo) -> Iterator[Slot]:
-        """Hold the environment's lock while it is looked up and, on a miss, made.
+    def obtain(self, layer: Layer, base: ImageInfo, make: MakeLayer) -> BuildrootImage:
+        """The layer's image: reused when a usable record has it, else made by ``make`` and recorded.
 
-        ``srpm`` is None for a buildroot without BuildRequires (see cache_inputs).
-        On a miss the caller commits the dependency phase to ``slot.ref`` and
-        calls ``record``; if it fails, nothing is recorded and the image is removed.
+        If ``make`` fails, nothing is recorded and its image is removed.
         """
-        inputs = cache_inputs(spec, srpm)
-        key = cache_key(inputs)
-        name = environment_name(spec.tag, spec.arch, key)
+        name = environment_name(layer.tag, layer.arch, layer.key)
         with self._store.lock(name, timeout=self._lock_timeout):
-            found = self._usable(self._store.get(name), base)
+            found = self._usable(self._store.get(name), layer.key, base)
             if found is not None:
                 self._store.touch(name)
                 log.info("reusing cached buildroot %s", name)
-                yield Slot(name, found.image_ref, True,
-                           [InstalledPackage(**p) for p in found.inputs.get("installed", [])], key, inputs)
-                return
-            slot = Slot(name, image_ref(name), False, [], key, inputs)
+                return _image_of(found, reused=True)
+            ref = image_ref(name)
             try:
-                yield slot
+                installed, image = make(ref, self._store.image_labels(name))
             except BaseException:
-                self._manager.remove_image(slot.ref)
+                self._manager.remove_image(ref)
                 raise
+            env = Environment(
+                name=name, tag=layer.tag, arch=layer.arch, inputs_hash=layer.key, base_image=base.ref,
+                base_digest=base.digest, image_id=image.id, size=image.size, version=__version__,
+                inputs={"key": layer.inputs, "installed": [asdict(p) for p in installed],
+                        "requirements": sorted(layer.requirements),
+                        "parent": layer.parent.name if layer.parent else None})
+            self._store.record(env)
+            return _image_of(env, reused=False)
 
-    def image_labels(self, slot: Slot) -> dict[str, str]:
-        """What the environment's image is committed with: its name and this store, so an image
-        committed but never recorded (the worker was killed in between) is found by env clean --all."""
-        return self._store.image_labels(slot.name)
+    def recall(self, key: str, base: ImageInfo) -> BuildrootImage | None:
+        """The image a resolution remembered under ``key`` led to, if it is still usable."""
+        name = self._store.resolution(key)
+        if name is None:
+            return None
+        with self._store.lock(name, timeout=self._lock_timeout):
+            env = self._store.get(name)
+            found = self._usable(env, env.inputs_hash if env else "", base)
+            if found is None:
+                return None
+            self._store.touch(name)
+            return _image_of(found, reused=True)
 
-    def record(self, slot: Slot, spec: BuildrootSpec, base: ImageInfo, installed: list[InstalledPackage],
-               image: ImageInfo) -> None:
-        self._store.record(Environment(
-            name=slot.name, tag=spec.tag, arch=spec.arch, inputs_hash=slot.key, base_image=base.ref,
-            base_digest=base.digest, image_id=image.id, size=image.size, version=__version__,
-            inputs={"key": slot.inputs, "installed": [asdict(p) for p in installed]}))
+    def remember(self, key: str, image: BuildrootImage) -> None:
+        self._store.remember_resolution(key, image.name)
 
-    def _usable(self, env: Environment | None, base: ImageInfo) -> Environment | None:
+    def _usable(self, env: Environment | None, key: str, base: ImageInfo) -> Environment | None:
         if env is None:
             return None
         why = None
-        if env.version != __version__:
+        if env.inputs_hash != key:
+            why = "its inputs differ from these (the names of two environments collided)"
+        elif env.version != __version__:
             why = f"made by koji-adjutant {env.version}, this is {__version__}"
         elif env.base_digest != base.digest:
             why = f"base image {base.ref} changed ({env.base_digest[:19]} → {base.digest[:19]})"
@@ -100,3 +96,9 @@ class BuildrootCache:
         self._manager.remove_image(env.image_ref)
         self._store.remove(env.name)
         return None
+
+
+def _image_of(env: Environment, reused: bool) -> BuildrootImage:
+    return BuildrootImage(ref=env.image_ref, key=env.inputs_hash, name=env.name,
+                          installed=tuple(InstalledPackage(**p) for p in env.inputs.get("installed", [])),
+                          requirements=frozenset(env.inputs.get("requirements", [])), reused=reused)

@@ -1,10 +1,12 @@
-"""What a cached buildroot is keyed on.
+"""What each buildroot layer is keyed on.
 
 mock keys nothing: every build installs its buildroot afresh. Keying on the
 repo id would miss on every new Koji repo, even one whose packages did not
-change. So the key takes each repo's *package set* (the pkgid checksums of
-its primary metadata) instead of its id or URL, with everything else of the
-BuildrootSpec and the SRPM's BuildRequires (docs/adr/0006-cached-buildroots.md).
+change. So the group layer's key takes each repo's *package set* (the pkgid
+checksums of its primary metadata) instead of its id or URL, with everything
+else of the BuildrootSpec; each BuildRequires layer's key is its parent's key
+and every requirement string the package asked for, as evaluated inside the
+buildroot (docs/adr/0006-cached-buildroots.md).
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from pathlib import Path
 
 from ..errors import BuildrootError
 from .spec import BuildrootSpec, RepoSource
-from .srpm import srpm_requires
 
 _REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 _COMMON_NS = "{http://linux.duke.edu/metadata/common}"
-_DYNAMIC_BR = "rpmlib(DynamicBuildRequires)"
 
 
 def _read(repo: RepoSource, relative: str) -> bytes:
@@ -49,23 +49,23 @@ def repo_package_set(repo: RepoSource) -> str:
     return hashlib.sha256("\n".join(pkgids).encode()).hexdigest()
 
 
-def cache_inputs(spec: BuildrootSpec, srpm: Path | None) -> dict:
-    """Everything the dependency phase's result depends on.
-
-    ``srpm`` is the package whose BuildRequires the buildroot holds; None for a
-    buildroot that holds only its group (one that makes SRPMs).
-    """
+def group_inputs(spec: BuildrootSpec) -> dict:
+    """Everything the group layer (setup files, install group) depends on."""
     inputs = spec.inputs()
     inputs["repos"] = [repo_package_set(repo) for repo in spec.repos]
-    if srpm is None:
-        return inputs
-    requires = srpm_requires(srpm)
-    inputs["buildrequires"] = requires
-    if any(req.split()[0] == _DYNAMIC_BR for req in requires):
-        # What %generate_buildrequires asks for is known only by running it: key on the exact SRPM.
-        inputs["srpm_sha256"] = hashlib.sha256(Path(srpm).read_bytes()).hexdigest()
-    return inputs
+    return {"layer": "group", **inputs}
 
 
-def cache_key(inputs: dict) -> str:
+def requirements_inputs(parent_key: str, requirements: frozenset[str]) -> dict:
+    """A BuildRequires layer: its parent, and every requirement asked for up to it."""
+    return {"layer": "requirements", "parent": parent_key, "requirements": sorted(requirements)}
+
+
+def resolution_key(group_key: str, srpm: Path) -> str:
+    """An exact SRPM in a group layer: it always resolves to the same layers (its code is the same)."""
+    return key_of({"layer": "resolution", "group": group_key,
+                   "srpm_sha256": hashlib.sha256(Path(srpm).read_bytes()).hexdigest()})
+
+
+def key_of(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()

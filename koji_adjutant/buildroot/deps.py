@@ -1,14 +1,17 @@
-"""The BuildRequires loop, as mock runs it.
+"""The BuildRequires loop, as mock runs it, one buildroot layer per round.
 
-The SRPM is rebuilt inside the buildroot for the target arch, so arch
-conditionals and macros from packages already installed are evaluated
-there; its BuildRequires are installed; and that repeats until a round
-installs nothing new (a BuildRequires may bring macros that change the
-next evaluation). Then ``rpmbuild -br`` loops over %generate_buildrequires:
-exit 11 means "more to install". Both loops are bounded.
+mock rebuilds the SRPM in the buildroot for the target arch, installs its
+BuildRequires, and repeats until a round installs nothing new (a BuildRequires
+may bring macros that change the next evaluation); then %generate_buildrequires
+loops the same way. Here each evaluation runs in a throwaway container and
+each round's installation is a new layer made by the package manager alone
+(environments.py), keyed on everything asked for so far. A round whose
+evaluation was complete ends the loop: the build phase evaluates the package
+once more in the final layer and asks to come back here only when it wants
+more (the init script's exit 75), which saves a container per build.
 
-The loop only decides; the steps themselves run in the container through a
-StepRunner, which keeps this logic testable without podman.
+The loop only decides; evaluating and installing are callables, which keeps
+this logic testable without podman.
 """
 
 from __future__ import annotations
@@ -16,77 +19,65 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import BuildError, BuildrootError
+from .requirements import Evaluation
 
 log = logging.getLogger(__name__)
 
-MAX_STATIC_ROUNDS = 5
-MAX_DYNAMIC_ROUNDS = 10
-RPMBUILD_MORE_DEPS = 11
+#: Rounds of installation one build may need, static and dynamic together.
+MAX_ROUNDS = 10
+
+#: The init script's build step exits so when the package asks for more than its buildroot has.
+MORE_REQUIREMENTS = 75
 
 _NOT_FOUND = re.compile(r"No matching package to install: '([^']+)'")
-_NO_MATCH = re.compile(r"No match for argument: (\S+)")
+_NO_MATCH = re.compile(r"No match for argument: (.+)")
+_UNABLE = re.compile(r"Unable to find a match: (.+)")
 
-
-@dataclass(frozen=True)
-class StepOutput:
-    exit_code: int
-    output: str
-
-
-#: Runs one step of buildroot-init.sh: (step, args, as_builder) -> output.
-StepRunner = Callable[..., StepOutput]
+Image = TypeVar("Image")
 
 
 def _missing_packages(output: str) -> list[str]:
-    return sorted(set(_NOT_FOUND.findall(output)) | set(_NO_MATCH.findall(output)))
+    found = set(_NOT_FOUND.findall(output)) | {m.strip() for m in _NO_MATCH.findall(output)}
+    if not found:
+        found = {m.strip() for m in _UNABLE.findall(output)}
+    return sorted(found)
 
 
-def check_install(result: StepOutput, what: str) -> None:
-    if result.exit_code == 0:
+def check_install(exit_code: int, output: str, what: str) -> None:
+    """A failed dnf run as an error naming what the repos lack, when dnf said so."""
+    if exit_code == 0:
         return
-    missing = _missing_packages(result.output)
+    missing = _missing_packages(output)
     if missing:
         raise BuildrootError(f"{what}: not found in the buildroot repos: {', '.join(missing)}",
                              hint="add the missing packages to the build tag (or the --repo), "
                                   "or fix the name in the spec")
-    raise BuildrootError(f"{what} failed (dnf exit {result.exit_code})")
+    raise BuildrootError(f"{what} failed (dnf exit {exit_code})")
 
 
-def _snapshot(run: StepRunner) -> frozenset[str]:
-    result = run("list-installed", quiet=True)
-    if result.exit_code != 0:
-        raise BuildrootError("could not list the packages installed in the buildroot")
-    return frozenset(result.output.splitlines())
+def resolve(image: Image, asked: frozenset[str], evaluate: Callable[[Image], Evaluation],
+            install: Callable[[Image, frozenset[str]], Image]) -> tuple[Image, frozenset[str]]:
+    """From ``image``, which holds what ``asked`` names, to the image holding all the package asks for.
 
-
-def install_build_requires(run: StepRunner) -> None:
-    before = _snapshot(run)
-    for round_number in range(1, MAX_STATIC_ROUNDS + 1):
-        rebuilt = run("rebuild-srpm", as_builder=True)
-        if rebuilt.exit_code != 0:
-            raise BuildError("the spec could not be parsed for the target arch (rpmbuild -bs failed)")
-        check_install(run("builddep"), "installing BuildRequires")
-        after = _snapshot(run)
-        if after == before:
-            log.debug("BuildRequires settled after %d round(s)", round_number)
-            break
-        before = after
-    else:
-        raise BuildrootError(f"BuildRequires still changed after {MAX_STATIC_ROUNDS} rounds")
-
-    for _ in range(MAX_DYNAMIC_ROUNDS):
-        generated = run("dynamic-buildrequires", as_builder=True)
-        if generated.exit_code == 0:
-            return
-        if generated.exit_code != RPMBUILD_MORE_DEPS:
-            raise BuildError(f"%generate_buildrequires failed (rpmbuild -br exit {generated.exit_code})")
-        check_install(run("builddep", "buildreqs.nosrc"), "installing dynamic BuildRequires")
-        after = _snapshot(run)
-        if after == before:
-            raise BuildrootError("dynamic BuildRequires are still unmet after installing them",
-                                 hint="rpmbuild -br keeps asking for packages that the repos do not satisfy")
-        before = after
-    raise BuildrootError(f"dynamic BuildRequires still changed after {MAX_DYNAMIC_ROUNDS} rounds")
+    Returns that image and everything asked for. It stops after installing a
+    round whose evaluation was complete, without evaluating again: the build
+    phase checks that nothing more is asked (see MORE_REQUIREMENTS).
+    """
+    for _ in range(MAX_ROUNDS):
+        evaluation = evaluate(image)
+        wanted = asked | evaluation.requirements
+        if wanted == asked:
+            if evaluation.generator_pending:
+                raise BuildError("%generate_buildrequires failed, although every BuildRequires it could "
+                                 "need is installed", hint="read the end of root.log: the generator's error")
+            return image, asked
+        log.debug("installing %d BuildRequires (%d new)", len(wanted), len(wanted - asked))
+        image, asked = install(image, wanted), wanted
+        if not evaluation.generator_pending:
+            return image, asked
+    raise BuildrootError(f"BuildRequires still changed after {MAX_ROUNDS} rounds",
+                         hint="each round's BuildRequires brought macros that asked for more; "
+                              "check the spec's conditionals")

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlparse
@@ -20,8 +21,18 @@ from urllib.parse import urlparse
 from .. import __version__
 from ..errors import ConfigError
 
-#: Bumped whenever the templates change what they produce.
-TEMPLATE_VERSION = 2
+def templates_digest(directory=None) -> str:
+    """A digest of the templates (as shipped, unless ``directory`` is given): any change to
+    them changes every cache key, with no version to remember to bump."""
+    directory = directory or resources.files("koji_adjutant.buildroot").joinpath("templates")
+    digest = hashlib.sha256()
+    for template in sorted(directory.iterdir(), key=lambda entry: entry.name):
+        if template.name.endswith(".j2"):
+            digest.update(template.name.encode() + b"\0" + template.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+TEMPLATE_VERSION = templates_digest()
 
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")

@@ -43,6 +43,38 @@ class Network(str, enum.Enum):
     HOST = "host"
 
 
+class Privileges(str, enum.Enum):
+    """What a container's processes may do beyond an ordinary user.
+
+    PACKAGE_MANAGER: root with only the capabilities dnf and rpm scriptlets need
+    (PACKAGE_MANAGER_CAPABILITIES); the only kind of container ever committed.
+    NONE: no capability at all, not even in the bounding set: every container
+    that runs package code.
+    """
+
+    PACKAGE_MANAGER = "package-manager"
+    NONE = "none"
+
+
+#: File ownership and modes of what rpm installs, user and group switches of
+#: scriptlets (useradd, runuser), and the file capabilities rpm sets.
+PACKAGE_MANAGER_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "SETFCAP")
+
+
+class ContainerRoot(str, enum.Enum):
+    """Who root inside a container is on the host.
+
+    SUBORDINATE: the first id of the worker's subordinate range (/etc/subuid),
+    which owns nothing of the worker's: a process escaping a container lands
+    as a user that cannot read the hub credentials. Needs a storage that maps
+    ids without copying images (fuse-overlayfs), or each image is copied once.
+    WORKER: the worker's own user (podman's rootless default).
+    """
+
+    SUBORDINATE = "subordinate"
+    WORKER = "worker"
+
+
 class PullPolicy(str, enum.Enum):
     ALWAYS = "always"
     IF_NOT_PRESENT = "if-not-present"
@@ -97,9 +129,7 @@ class ContainerSpec:
     mounts: Sequence[Mount] = ()
     network: Network = Network.NONE
     limits: ResourceLimits = field(default_factory=ResourceLimits)
-    #: Map this (uid, gid) inside the container to the worker's own user, so
-    #: files written to writable mounts come back owned by the worker.
-    keep_id: tuple[int, int] | None = None
+    privileges: Privileges = Privileges.NONE
 
     def validate(self) -> None:
         if not self.command:

@@ -30,7 +30,20 @@ from .interface import ResourceLimits
 log = logging.getLogger(__name__)
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-_POLL_INTERVAL = 0.1
+_POLL_INTERVAL = 0.25
+
+#: Processes per container by default: far more than a parallel build uses, far fewer than a
+#: fork bomb would take.
+DEFAULT_PIDS_LIMIT = 4000
+
+
+def default_memory_limit_mb() -> int:
+    """Half the host's memory: one build cannot take what another needs to finish."""
+    return os.sysconf("SC_PHYS_PAGES") * _PAGE_SIZE // 2 // (1 << 20)
+
+
+def default_limits() -> ResourceLimits:
+    return ResourceLimits(memory_bytes=default_memory_limit_mb() << 20, pids=DEFAULT_PIDS_LIMIT)
 _CPU_PERIOD_US = 100_000
 
 

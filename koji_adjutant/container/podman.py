@@ -16,8 +16,9 @@ from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
 from ..errors import (ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError,
                       PodmanUnreachableError)
-from .interface import (ContainerHandle, ContainerInfo, ContainerSpec, ImageInfo, LogSink, Network,
-                        PullPolicy, ResourceLimits, RunResult, Stream)
+from .interface import (PACKAGE_MANAGER_CAPABILITIES, ContainerHandle, ContainerInfo, ContainerRoot,
+                        ContainerSpec, ImageInfo, LogSink, Network, Privileges, PullPolicy, ResourceLimits,
+                        RunResult, Stream)
 from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
 from .service import PodmanService
 
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 _POLL_INTERVAL = 0.05
 _LOG_DRAIN_TIMEOUT = 10.0
 _EXEC_CHECK_INTERVAL = 1.0
+
+#: Container ids 0..65535: every id an image's files may use (nobody is 65534). The worker's
+#: user namespace must hold that many subordinate ids (useradd gives 65536).
+ID_RANGE = 65536
+
+#: Processes a container may start beyond its pids limit before the kernel refuses: the
+#: watchdog then sees the breach and kills it, instead of a fork bomb spinning at the limit.
+_NPROC_MARGIN = 64
+
+_ROOT_USERS = (None, "", "root", "0", "0:0", "root:root")
 
 
 def _pump(open_stream: Callable[[], object], sink: LogSink | None, outcome: dict) -> None:
@@ -70,7 +81,8 @@ class PodmanManager:
     podman service, close() stops it.
     """
 
-    def __init__(self, socket: str | None = None):
+    def __init__(self, socket: str | None = None, container_root: ContainerRoot = ContainerRoot.SUBORDINATE):
+        self._container_root = container_root
         self._service = PodmanService(socket)  # it answered a ping: reachable
         try:
             self._client = PodmanClient(base_url=self._service.uri)
@@ -78,6 +90,8 @@ class PodmanManager:
             self._service.close()
             raise
         self._watchdogs: dict[str, Watchdog] = {}
+        #: containers in which something ran as another user than root: never committed
+        self._tainted: set[str] = set()
         self._lock = threading.Lock()
 
     @functools.cached_property
@@ -111,6 +125,17 @@ class PodmanManager:
     def storage_root(self) -> str:
         """Where podman keeps this user's images and containers (for free-space checks)."""
         return self._info.get("store", {}).get("graphRoot", "")
+
+    def storage_maps_ids(self) -> bool:
+        """Whether the storage shows an image under another id mapping without copying it.
+
+        With ContainerRoot.SUBORDINATE every container runs under such a mapping;
+        overlay without a mount program (fuse-overlayfs) then copies each image
+        in full (~4 s and its whole size per image) the first time it is used.
+        """
+        store = self._info.get("store", {})
+        options = store.get("graphOptions") or {}
+        return store.get("graphDriverName") != "overlay" or any("mount_program" in key for key in options)
 
     # -- images --------------------------------------------------------------
     def image_info(self, ref: str) -> ImageInfo | None:
@@ -183,10 +208,7 @@ class PodmanManager:
                 args.update(cgroup_create_args(spec.limits))
             else:
                 command = pin_command(spec.limits, command)
-        if spec.keep_id is not None:
-            uid, gid = spec.keep_id
-            # The API wants mode and options apart; "keep-id:uid=..." as one mode is refused.
-            args["userns_mode"] = {"nsmode": "keep-id", "value": f"uid={uid},gid={gid}"}
+        args.update(self._isolation_args(spec))
         if spec.network is not Network.PRIVATE:
             args["network_mode"] = spec.network.value
         try:
@@ -199,6 +221,28 @@ class PodmanManager:
         except (APIError, PodmanError) as exc:
             raise ContainerError(f"podman could not create container {name} from {spec.image}: {exc}") from exc
         return ContainerHandle(id=container.id, name=name, spec=spec)
+
+    def _isolation_args(self, spec: ContainerSpec) -> dict:
+        """Every container: a user namespace of its own, root at the configured host id, no new
+        privileges, capabilities only for the package manager, and the pids limit as RLIMIT_NPROC.
+
+        A user namespace per container also keeps process counts apart: two builds'
+        users are counted separately, so one build's fork bomb cannot use up another's.
+        """
+        root = 1 if self._container_root is ContainerRoot.SUBORDINATE else 0
+        idmap = [{"container_id": 0, "host_id": root, "size": ID_RANGE}]
+        args: dict = {
+            "userns_mode": {"nsmode": "private"},
+            "idmappings": {"HostUIDMapping": False, "HostGIDMapping": False, "UIDMap": idmap, "GIDMap": idmap},
+            "cap_drop": ["ALL"],
+            "no_new_privileges": True,
+        }
+        if spec.privileges is Privileges.PACKAGE_MANAGER:
+            args["cap_add"] = list(PACKAGE_MANAGER_CAPABILITIES)
+        if spec.limits.pids is not None:
+            nproc = spec.limits.pids + _NPROC_MARGIN
+            args["ulimits"] = [{"Name": "nproc", "Soft": nproc, "Hard": nproc}]
+        return args
 
     def start(self, handle: ContainerHandle) -> None:
         container = self._get(handle)
@@ -289,6 +333,9 @@ class PodmanManager:
                 else list(command))
         body = {"Cmd": argv, "AttachStdout": True, "AttachStderr": True, "Tty": False,
                 "Env": [f"{k}={v}" for k, v in (env or {}).items()]}
+        if user not in _ROOT_USERS:
+            with self._lock:
+                self._tainted.add(handle.id)
         if user:
             body["User"] = user
         if workdir:
@@ -360,6 +407,19 @@ class PodmanManager:
                 return state
 
     def commit(self, handle: ContainerHandle, ref: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
+        """Commit a package-manager container, the only kind whose state may outlive it.
+
+        Refused for any container made for package code (Privileges.NONE, a user
+        other than root) or in which anything ran as another user: whatever such
+        a container holds may have been written by a build (ADR 0006).
+        """
+        with self._lock:
+            tainted = handle.id in self._tainted
+        if handle.spec.privileges is not Privileges.PACKAGE_MANAGER or handle.spec.user not in _ROOT_USERS \
+                or tainted:
+            raise ContainerError(f"refusing to commit container {handle.name}: it was not a package-manager "
+                                 "container running as root only, so package code may have written to it",
+                                 hint="this is a bug in koji-adjutant; nothing was committed")
         repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         changes = [f"LABEL {key}={value}" for key, value in (labels or {}).items()]
         try:
@@ -378,6 +438,7 @@ class PodmanManager:
         container_id = handle.id if isinstance(handle, ContainerHandle) else handle
         with self._lock:
             watchdog = self._watchdogs.pop(container_id, None)
+            self._tainted.discard(container_id)
         if watchdog is not None:
             watchdog.stop()
         try:  # timeout 0: a running container is killed at once, not given SIGTERM's grace first

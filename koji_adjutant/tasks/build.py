@@ -31,7 +31,7 @@ class Destination:
     build_tag: int
     dest_tag: int
     dest_tag_name: str
-    target_id: int | None
+    target_name: str | None
     skip_tag: bool
 
 
@@ -76,6 +76,40 @@ def initbuild_data(header: SrpmHeader, task_id: int, source: dict | None) -> dic
     return data
 
 
+def policy_data(owner: int, src: str, task_id: int, where: Destination, opts: dict) -> dict:
+    """What kojid's BuildTask.handler (builder/kojid) gives the hub's build policies.
+
+    The same keys and values: scratch, draft and repo_id as the build's options
+    have them (None when absent), the target by name and only when there is one,
+    the destination tag only when the build is to be tagged.
+    """
+    data = {"user_id": owner, "source": src, "task_id": task_id, "build_tag": where.build_tag,
+            "skip_tag": where.skip_tag, "scratch": opts.get("scratch"), "draft": opts.get("draft"),
+            "from_scm": SCM.is_scm_url(src), "repo_id": opts.get("repo_id")}
+    if where.target_name is not None:
+        data["target"] = where.target_name
+    if not where.skip_tag:
+        data["tag"] = where.dest_tag
+    return data
+
+
+def build_policies(src: str, opts: dict) -> list[str]:
+    """The policies kojid's BuildTask.handler asserts, in its order.
+
+    build_from_srpm for a build that is neither from SCM nor scratch,
+    build_from_repo_id when the build names its repo, build_rpm always. The
+    hub's defaults (kojihub/kojixmlrpc.py _default_policies) let only admins
+    pass the first two and everybody the last.
+    """
+    names = []
+    if not SCM.is_scm_url(src) and not opts.get("scratch"):
+        names.append("build_from_srpm")
+    if opts.get("repo_id") is not None:
+        names.append("build_from_repo_id")
+    names.append("build_rpm")
+    return names
+
+
 class BuildTask(AdjutantTask):
     Methods = ["build"]
     _taskWeight = 0.2
@@ -90,7 +124,7 @@ class BuildTask(AdjutantTask):
         repo_info = self._requested_repo(opts.get("repo_id"))
         event = repo_info["create_event"] if repo_info else None
         where = self._destination(target, repo_info, event)
-        self._assert_policies(src, where, scratch)
+        self._assert_policies(src, where)
         if repo_info is None:
             repo_info = self.getRepo(where.build_tag, builds=opts.get("wait_builds"), wait=opts.get("wait_repo"))
             event = repo_info["create_event"]
@@ -139,7 +173,7 @@ class BuildTask(AdjutantTask):
                 raise BuildError(f"repo {repo_info['id']} is of tag {repo_info['tag_name']}, "
                                  f"not of the target's build tag {target_info['build_tag_name']}")
             return Destination(target_info["build_tag"], target_info["dest_tag"], target_info["dest_tag_name"],
-                               target_info["id"], skip_tag)
+                               target_info["name"], skip_tag)
         if repo_info is None:
             raise BuildError(f"unknown build target: {target}", hint="koji list-targets shows the known ones")
         if target is None:
@@ -149,19 +183,18 @@ class BuildTask(AdjutantTask):
             raise BuildError(f"{target} is neither a build target nor a tag")
         return Destination(repo_info["tag_id"], tag["id"], tag["name"], None, skip_tag)
 
-    def _assert_policies(self, src: str, where: Destination, scratch: bool) -> None:
-        """The hub decides who may build what, with its build_rpm policy.
+    def _assert_policies(self, src: str, where: Destination) -> None:
+        """Let the hub refuse the build before anything waits or builds, as kojid does.
 
-        Since Koji 1.33 that one policy covers what build_from_srpm and
-        build_from_repo_id did (both removed); a hub without it allows the
-        build (MissingPolicyOk).
+        Upstream kojid (builder/kojid BuildTask.handler) still asserts
+        build_from_srpm and build_from_repo_id before build_rpm, and the hub
+        still has all three (kojihub/kojixmlrpc.py _default_policies); the first
+        refusal (koji.ActionNotAllowed) fails the task.
         """
-        data = {"user_id": self.taskinfo["owner"], "source": src, "task_id": self.id,
-                "build_tag": where.build_tag, "skip_tag": where.skip_tag, "target": where.target_id,
-                "scratch": scratch}
-        if not where.skip_tag:
-            data["tag"] = where.dest_tag
-        self.session.host.assertPolicy("build_rpm", data)
+        data = policy_data(self.taskinfo["owner"], src, self.id, where, self.opts)
+        for name in build_policies(src, self.opts):
+            log.debug("task %s: asking the hub's %s policy", self.id, name)
+            self.session.host.assertPolicy(name, data)
 
     def _srpm(self, src: str, build_tag: int, repo_id: int, build_config: dict) -> tuple[str, dict | None]:
         """The SRPM to build (a path under work/) and where its source came from.

@@ -20,6 +20,7 @@ from ..buildroot.logs import BuildLogs
 from ..buildroot.runner import BuildResult, BuildrootRunner, SourceTree, SrpmResult
 from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts,
                               kojid_macros)
+from ..container.archive import ResultLimits
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..container.podman import PodmanManager
 from ..envstore import EnvironmentStore
@@ -81,9 +82,23 @@ def environment_store(adjutant) -> EnvironmentStore:
     return EnvironmentStore(Path(adjutant.state_dir) / "environments.sqlite")
 
 
+def work_root(adjutant) -> Path:
+    """Where builds keep their workspaces (swept when the daemon starts)."""
+    return Path(adjutant.state_dir) / "work"
+
+
 def resource_limits(adjutant) -> ResourceLimits:
     memory = adjutant.memory_limit_mb * 1024 * 1024 if adjutant.memory_limit_mb else None
     return ResourceLimits(memory_bytes=memory, pids=adjutant.pids_limit, cpus=adjutant.cpus)
+
+
+def buildroot_runner(adjutant, manager, labels) -> BuildrootRunner:
+    """The runner of a task's buildroot, as kojid.conf's [adjutant] section sets it up."""
+    return BuildrootRunner(manager, labels, limits=resource_limits(adjutant), dependency_network=adjutant.deps_network,
+                           cache=BuildrootCache(environment_store(adjutant), manager), work_root=work_root(adjutant),
+                           source_network=adjutant.source_network,
+                           result_limits=ResultLimits.from_mb(adjutant.result_max_file_mb,
+                                                              adjutant.result_max_total_mb, adjutant.result_max_files))
 
 
 class TaskBuildroot:
@@ -129,17 +144,16 @@ class TaskBuildroot:
         origins = external_origins(self._session, self.repo_info, self.br_arch, options.topurl)
         broot = HubBuildroot(self._session, self.repo_info["id"], self.br_arch, task.id)
         labels = {**task.container_labels(), LABEL_BROOT: str(broot.id)}
-        logs = BuildLogs(resultdir)
+        logs = BuildLogs(resultdir, max_bytes=options.adjutant.log_max_mb << 20)
         uploader = LogUploader(self._session, resultdir, task.getUploadDir())
         uploader.start()
-        installed: list[InstalledPackage] = []
 
         def dependencies_installed(packages: list[InstalledPackage]) -> None:
-            installed[:] = packages
             broot.building(rpmlist(packages, origins))
 
         try:
-            with PodmanManager(socket=options.adjutant.podman_socket) as manager:
+            with PodmanManager(socket=options.adjutant.podman_socket,
+                               container_root=options.adjutant.container_root) as manager:
                 base = manager.ensure_image(image.ref, options.adjutant.image_pull_policy)
                 logs.write("container", (f"image: {base.ref}\ndigest: {base.digest}\nchosen by: {image.reason}\n"
                                          f"buildroot: {broot.id} ({self.br_arch}, repo {self.repo_info['id']})\n"
@@ -147,13 +161,11 @@ class TaskBuildroot:
                 spec = buildroot_spec(options, self.build_config, self.repo_info, self.br_arch, self.target_arch,
                                       image, base.digest, self.group)
                 try:
-                    cache = BuildrootCache(environment_store(options.adjutant), manager)
-                    runner = BuildrootRunner(manager, labels, limits=resource_limits(options.adjutant),
-                                             dependency_network=options.adjutant.deps_network, cache=cache)
-                    result = work(runner, spec, logs, dependencies_installed)
+                    result = work(buildroot_runner(options.adjutant, manager, labels), spec, logs,
+                                  dependencies_installed)
                 finally:
                     manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
-            broot.update(rpmlist(installed, origins))
+            broot.update(rpmlist(result.installed, origins))  # more, when the build asked for more
         except BaseException:
             # The build already failed (or the task was canceled, and the hub now refuses
             # this task's calls): wind down without hiding why. The daemon expires a

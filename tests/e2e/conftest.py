@@ -64,7 +64,7 @@ def hub(e2e_tmp, e2e_inputs):
             shutil.copy(srpm, srpmdir / srpm.name)
             hub.srpms[name] = f"e2e/{srpm.name}"
         # a policy with no rule for these builds: the worker falls back to its default image
-        hub.set_policy("buildroot_image", lambda data: None)
+        hub.set_policy("buildroot_image", "")
         hub.auto_assign = True
         yield hub
 
@@ -220,7 +220,7 @@ def koji_repo_hub(e2e_tmp, e2e_inputs, sample_builds):
         srpmdir = hub.workdir / "e2e"
         srpmdir.mkdir()
         shutil.copy(e2e_inputs.srpms["hello-c"], srpmdir)
-        hub.set_policy("buildroot_image", lambda data: None)
+        hub.set_policy("buildroot_image", "")
         hub.admin = koji.ClientSession(hub.url, opts={"user": "hubsim-admin",
                                                       "password": hub.users[hub.admin_id]["password"]})
         hub.admin.login()

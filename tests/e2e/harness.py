@@ -53,6 +53,8 @@ class RecordingHub(HubSimulator):
         self.updates: list[tuple[float, float, bool]] = []
         self.freed: list[tuple[float, int]] = []
         self.policy_data: list[dict] = []
+        #: (policy, data) of each host.assertPolicy, in order, refused ones too
+        self.asserted_policies: list[tuple[str, dict]] = []
         super().__init__(topdir)
         self.builder_id = None
         self.repo_id = None
@@ -85,6 +87,10 @@ class RecordingHub(HubSimulator):
     def host_evalPolicy(self, name, data):
         self.policy_data.append(dict(data))
         return super().host_evalPolicy(name, data)
+
+    def host_assertPolicy(self, name, data, default="deny"):
+        self.asserted_policies.append((name, dict(data)))
+        return super().host_assertPolicy(name, data, default=default)
 
     # test helpers
     def submit(self, sample: str, keep_srpm: bool = True) -> int:

@@ -4,6 +4,9 @@ simulator, which runs the subtasks (buildArch in podman, tagBuild) and records t
 The build tag dev-build (its repo made by conftest) is the target's build tag;
 builds go to the destination tag dev-candidate. The SRPMs are used as uploaded
 (tag extra rebuild_srpm false) so that the flow under test is the parent task's.
+The hub has kojihub's default policies, which let only admins build from an
+uploaded SRPM or a given repo; tests of the flow itself use a hub that lets
+the packager build uploaded SRPMs (srpm_target).
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ def target(hub):
 
 
 @pytest.fixture
+def srpm_target(target):
+    """target, on a hub whose build_from_srpm policy lets every user build an uploaded SRPM,
+    as a site's hub.conf [policy] may (the default lets only admins)."""
+    target.set_policy("build_from_srpm", "all :: allow")
+    return target
+
+
+@pytest.fixture
 def client(hub):
     """A logged-in user session, as the koji command line has."""
     session = koji.ClientSession(hub.url, {"user": USER, "password": USER_PASSWORD})
@@ -70,8 +81,21 @@ def failure(task: dict) -> str:
     return (task["fault"] or {}).get("faultString", "")
 
 
-def test_build_completes_is_imported_and_tagged(target, client, start_worker, wait_task):
-    hub = target
+def build_policy_data(hub, task_id: int, user: str, **changes) -> dict:
+    """What kojid's build task gives the hub's build policies for hello-noarch built for TARGET."""
+    data = {"user_id": hub.rpc_getUser(user)["id"], "source": hub.srpms["hello-noarch"], "task_id": task_id,
+            "build_tag": tag_info(hub, TAG)["id"], "skip_tag": False, "scratch": None, "draft": None,
+            "from_scm": False, "repo_id": None, "target": TARGET, "tag": tag_info(hub, DEST)["id"]}
+    return {**data, **changes}
+
+
+def admin_client(hub) -> koji.ClientSession:
+    """The hub's admin, as the koji command line has it (build_hello logs it in)."""
+    return koji.ClientSession(hub.url, {"user": "hubsim-admin", "password": hub.users[hub.admin_id]["password"]})
+
+
+def test_build_completes_is_imported_and_tagged(srpm_target, client, start_worker, wait_task):
+    hub = srpm_target
     hub.add_package(DEST, "hello-noarch")
     start_worker(maxjobs=4)
     task_id, task = build_hello(client, hub, wait_task)
@@ -96,10 +120,10 @@ def test_build_completes_is_imported_and_tagged(target, client, start_worker, wa
     assert hub.violations == []
 
 
-def test_a_completed_build_is_mailed_to_its_subscribers(target, client, start_worker, wait_task):
+def test_a_completed_build_is_mailed_to_its_subscribers(srpm_target, client, start_worker, wait_task):
     """completeBuild makes the hub ask for a buildNotification, which the worker mails. The
     build's own tagging asks with ignore_success, so a successful build sends one mail, not two."""
-    hub = target
+    hub = srpm_target
     hub.add_package(DEST, "hello-noarch")
     hub.add_notification(USER, package="hello-noarch", email="watcher@example.org")
     with SmtpServer() as smtp:
@@ -116,8 +140,8 @@ def test_a_completed_build_is_mailed_to_its_subscribers(target, client, start_wo
     assert "Task Info: " in mail.message.get_content()
 
 
-def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, start_worker, wait_task):
-    hub = target
+def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(srpm_target, client, start_worker, wait_task):
+    hub = srpm_target
     extra = tag_info(hub, TAG)["extra"]
     del extra["rebuild_srpm"]                       # the default: rebuild
     extra["rpm.macro.packager"] = "E2E Packagers"   # a tag macro only the rebuilt SRPM can carry
@@ -143,10 +167,12 @@ def test_uploaded_srpm_is_rebuilt_with_the_tag_macros_first(target, client, star
 
 
 def test_scratch_build_leaves_no_build_record(target, client, start_worker, wait_task):
+    """A packager's scratch build of an uploaded SRPM: the default policies allow it (build_rpm only)."""
     hub = target
     start_worker(maxjobs=4)   # a scratch build needs no package listing
     task_id, task = build_hello(client, hub, wait_task, {"scratch": True})
     assert task["state"] == "CLOSED", failure(task)
+    assert hub.asserted_policies == [("build_rpm", build_policy_data(hub, task_id, USER, scratch=True))]
     assert set(children(hub, task_id)) == {"noarch"}
     assert hub.builds == {} and hub.tagged(DEST) == []
     scratch = hub.topdir / "scratch" / USER / f"task_{task_id}"
@@ -156,8 +182,8 @@ def test_scratch_build_leaves_no_build_record(target, client, start_worker, wait
     assert hub.violations == []
 
 
-def test_unlisted_package_fails_before_anything_is_built(target, client, start_worker, wait_task):
-    hub = target
+def test_unlisted_package_fails_before_anything_is_built(srpm_target, client, start_worker, wait_task):
+    hub = srpm_target
     start_worker(maxjobs=4)
     task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "FAILED"
@@ -168,24 +194,54 @@ def test_unlisted_package_fails_before_anything_is_built(target, client, start_w
     assert children(hub, task_id) == {} and hub.builds == {}
 
 
-def test_the_hub_build_rpm_policy_can_refuse_the_build(target, client, start_worker, wait_task):
-    hub = target
-    seen = []
-
-    def build_rpm(data):
-        seen.append(data)
-        return "deny no builds from uploaded SRPMs" if not data["source"].startswith("git") else "allow"
-
-    hub.set_policy("build_rpm", build_rpm)
+def test_the_hub_build_rpm_policy_can_refuse_the_build(srpm_target, client, start_worker, wait_task):
+    hub = srpm_target
+    hub.set_policy("build_rpm", "match source git* :: allow\nall :: deny no builds from uploaded SRPMs")
     start_worker(maxjobs=4)
     task_id, task = build_hello(client, hub, wait_task)
     assert task["state"] == "FAILED"
     assert task["fault"]["faultCode"] == koji.ActionNotAllowed.faultCode
-    assert "policy violation (build_rpm): no builds from uploaded srpms" in failure(task)
-    assert seen == [{"user_id": hub.rpc_getUser(USER)["id"], "source": hub.srpms["hello-noarch"],
-                     "task_id": task_id, "build_tag": tag_info(hub, TAG)["id"], "skip_tag": False,
-                     "target": next(iter(hub.targets)), "scratch": False, "tag": tag_info(hub, DEST)["id"]}]
+    assert "policy violation (build_rpm): no builds from uploaded SRPMs" in failure(task)
+    data = build_policy_data(hub, task_id, USER)
+    assert hub.asserted_policies == [("build_from_srpm", data), ("build_rpm", data)]
     assert children(hub, task_id) == {} and hub.builds == {}
+
+
+# -- kojihub's default build policies ------------------------------------------------
+
+def test_by_default_only_an_admin_builds_an_uploaded_srpm(target, client, start_worker, wait_task):
+    """build_from_srpm refuses the packager's build before anything is built; the admin's builds."""
+    hub = target
+    hub.add_package(DEST, "hello-noarch")
+    start_worker(maxjobs=4)
+    refused_id, refused = build_hello(client, hub, wait_task)
+    assert refused["state"] == "FAILED"
+    assert refused["fault"]["faultCode"] == koji.ActionNotAllowed.faultCode
+    assert "policy violation (build_from_srpm): Only admin can do this via default policy" in failure(refused)
+    assert hub.asserted_policies == [("build_from_srpm", build_policy_data(hub, refused_id, USER))]
+    assert children(hub, refused_id) == {} and hub.builds == {}
+
+    hub.asserted_policies.clear()
+    task_id, task = build_hello(admin_client(hub), hub, wait_task)
+    assert task["state"] == "CLOSED", failure(task)
+    data = build_policy_data(hub, task_id, "hubsim-admin")
+    assert hub.asserted_policies == [("build_from_srpm", data), ("build_rpm", data)]
+    assert hub.tagged(DEST) == ["hello-noarch-1.0-1"]
+    assert {v["method"] for v in hub.violations} == {"host.assertPolicy"}
+
+
+def test_by_default_only_an_admin_builds_from_a_given_repo(target, client, start_worker, wait_task):
+    """build_from_repo_id refuses the packager's scratch build from a given repo (scratch: no build_from_srpm)."""
+    hub = target
+    start_worker(maxjobs=4)
+    task_id, task = build_hello(client, hub, wait_task, {"scratch": True, "repo_id": hub.repo_id})
+    assert task["state"] == "FAILED"
+    assert task["fault"]["faultCode"] == koji.ActionNotAllowed.faultCode
+    assert "policy violation (build_from_repo_id): Only admin can do this via default policy" in failure(task)
+    data = build_policy_data(hub, task_id, USER, scratch=True, repo_id=hub.repo_id)
+    assert hub.asserted_policies == [("build_from_repo_id", data)]
+    assert children(hub, task_id) == {} and hub.builds == {}
+
 
 # -- one arch fails: the others are cancelled --------------------------------------
 
@@ -230,9 +286,9 @@ def arch_fail_srpm(base, workdir) -> str:
     return "e2e/arch-fail-1.0-1.src.rpm"
 
 
-def test_a_failed_arch_cancels_the_others_and_fails_the_build(target, client, start_worker, wait_task, wait_until,
-                                                               e2e_tmp, e2e_worker_id):
-    hub = target
+def test_a_failed_arch_cancels_the_others_and_fails_the_build(srpm_target, client, start_worker, wait_task,
+                                                               wait_until, e2e_tmp, e2e_worker_id):
+    hub = srpm_target
     for name in (TAG, DEST):
         tag_info(hub, name)["arches"] = f"{ARCH} {SECOND_ARCH}"
     hub.hosts[hub.builder_id]["arches"] = f"{ARCH} {SECOND_HOST_ARCH}"

@@ -124,7 +124,7 @@ def test_failed_build_is_a_build_error_naming_build_log(hub, start_worker, wait_
 
 
 def test_image_chosen_by_hub_policy(hub, start_worker, wait_task):
-    hub.set_policy("buildroot_image", lambda data: f"image {DEV_IMAGE}" if data.get("tag") == TAG else None)
+    hub.set_policy("buildroot_image", f"match tag {TAG} :: image {DEV_IMAGE}")
     start_worker()
     task_id = hub.submit("hello-noarch")
     assert wait_task(task_id)["state"] == "CLOSED"

@@ -21,6 +21,14 @@ Builds, packages, tagging (builds.py):
     hub.build(bid)      # get_build() fields + 'state' name, 'rpms', 'tags'
     hub.tagged('f40')   # ['foo-1.0-1', ...], latest tagging first
 
+Policies (policies.py) are kojihub's: its default policies as rule text
+(build_from_srpm, build_from_repo_id and build_from_scm allow admins only),
+evaluated by koji.policy; a policy the hub lacks is allowed by checkPolicy
+and unknown to evalPolicy.  A test sets one as hub.conf [policy] would:
+
+    hub.set_policy('build_from_srpm', 'all :: allow')
+    hub.set_policy('buildroot_image', 'match tag f40-build :: image quay.io/x:1')
+
 Clients create top-level tasks with build(), chainBuild(), tagBuild() and
 restartHosts() (owner: the caller); host.initBuild/completeBuild/failBuild/
 moveBuildToScratch/tagBuild/tagNotification keep kojihub's rules.  The files
@@ -31,7 +39,8 @@ not in the task's channel or lacks its arch.
 
 Modules: state.py (data and kojihub's rules), server.py (XML-RPC transport,
 HubSimulator, suspend/drop_response), files.py (topurl file server), builds.py
-(builds, tagging, notifications, host listings), values.py (shared conversions).
+(builds, tagging, notifications, host listings), policies.py (policy rules and
+tests), values.py (shared conversions).
 """
 
 from .server import HubSimulator

@@ -29,6 +29,7 @@ import koji.util
 from koji.xmlrpcplus import Fault, dumps
 
 from .builds import BuildsMixin
+from .policies import DEFAULT_POLICIES, compile_policy
 from .repos import ReposMixin
 from .values import as_int as _int, iso as _iso
 
@@ -109,7 +110,9 @@ class HubState(BuildsMixin, ReposMixin):
         self.calls, self.violations, self.warnings = [], [], []
         self.users, self.sessions, self.hosts, self.tags, self.targets = {}, {}, {}, {}, {}
         self.repos, self.ext_repos, self.tag_ext_repos, self.rpms = {}, {}, {}, {}
-        self.tasks, self.brs, self.policies = {}, {}, {}
+        self.tasks, self.brs = {}, {}
+        # policy name -> koji.policy.SimpleRuleSet (policies.py); set_policy replaces one
+        self.policies = {name: compile_policy(self, text) for name, text in DEFAULT_POLICIES.items()}
         # builds and tags (calls in builds.py): build id -> kojihub get_build() dict;
         # tag id -> {package name -> {'blocked': bool, 'owner_id': user id}};
         # tag_listing rows {'tag_id', 'build_id', 'create_event', 'revoke_event', 'active'};
@@ -1025,9 +1028,11 @@ class HubState(BuildsMixin, ReposMixin):
 
     # --------------------------------------------------------------- policies
     def rpc_evalPolicy(self, name, data):
-        if name not in self.policies:
+        """kojihub eval_policy: the action of the first matching rule, or None"""
+        ruleset = self.policies.get(name)
+        if ruleset is None:
             raise koji.GenericError("no such policy: %s" % name)
-        return self.policies[name](data)
+        return ruleset.apply(data)
 
     def host_evalPolicy(self, name, data):
         self._host()
@@ -1038,26 +1043,30 @@ class HubState(BuildsMixin, ReposMixin):
         return self._check_policy(name, data, default, strict)
 
     def _check_policy(self, name, data, default='deny', strict=False):
-        """kojihub check_policy"""
-        if name not in self.policies:
+        """kojihub check_policy: (allowed, reason); strict raises ActionNotAllowed unless allowed"""
+        ruleset = self.policies.get(name)
+        if ruleset is None:
             result, reason = 'allow', 'missing policy'      # MissingPolicyOk (default on)
         else:
-            result = self.policies[name](data)
+            result = ruleset.apply(data)
             if result is None:
                 result, reason = default, 'not covered by policy'
             else:
                 result, reason = (result.split(None, 1) + ['', ''])[:2]
-                reason = reason.lower()
+                result = result.lower()
         if result == 'allow':
             return True, reason
         if result != 'deny':
+            self._warn("Invalid action in policy %s, rule: %s" % (name, ruleset.last_rule()))
             reason = 'error in policy'
         if not strict:
             return False, reason
         raise koji.ActionNotAllowed("policy violation (%s)%s" % (name, reason and ": " + reason))
 
     def host_assertPolicy(self, name, data, default='deny'):
-        self.host_checkPolicy(name, data, default=default, strict=True)
+        """kojihub HostExports.assertPolicy"""
+        self._host()
+        self._check_policy(name, data, default, strict=True)
 
     # ---------------------------------------------------------------- uploads
     def _volume(self, volume):
@@ -1286,10 +1295,14 @@ class HubState(BuildsMixin, ReposMixin):
                               'external_repo_name': erepo['name'] if erepo else 'INTERNAL'}
             return rid
 
-    def set_policy(self, name, rules):
-        """rules(data) -> action string (e.g. 'allow', 'deny reason') or None"""
+    def set_policy(self, name, text):
+        """What hub.conf [policy] ``name = text`` does: the policy's rules, replacing its default.
+
+        text is kojihub policy syntax, e.g. "has_perm admin :: allow\nall :: deny admins only";
+        an empty text is a policy no rule of which matches.
+        """
         with self.lock:
-            self.policies[name] = rules
+            self.policies[name] = compile_policy(self, text)
 
     def set_host_enabled(self, host_id, enabled=True):
         with self.lock:

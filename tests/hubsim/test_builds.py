@@ -298,13 +298,13 @@ def test_tag_build_rules_move_and_force(hub, rpms):
     s.host.tagBuild(tid, 'f40', foo, force=True)           # a forced retag
     assert hub.tagged('f40') == ['foo-1.0-1'] and len(hub._tag_rows(tag_id=2)) == 1
     assert hub.rpc_listTagged('f40-build', event=hub.tag_listing[0]['create_event']) != []
-    hub.set_policy('tag', lambda data: 'deny no tagging of %s' % data['build']['name'])
-    with pytest.raises(koji.ActionNotAllowed, match='policy violation'):
+    hub.set_policy('tag', 'match operation tag :: deny no tagging of foo')
+    with pytest.raises(koji.ActionNotAllowed, match=r'policy violation \(tag\): no tagging of foo'):
         s.host.tagBuild(tid, 'f40-build', foo)
     bar = hub.import_build(files(rpms('bar')))
     hub.builds[bar]['state'] = koji.BUILD_STATES['FAILED']
     hub.add_package('f40', 'bar')
-    hub.set_policy('tag', lambda data: 'allow')
+    hub.set_policy('tag', 'all :: allow')
     with pytest.raises(koji.TagError, match='build bar-1.0-1 not complete: state FAILED'):
         s.host.tagBuild(tid, 'f40', bar)
 
@@ -375,10 +375,10 @@ def test_client_tag_build_checks_then_creates_task(hub, rpms):
     with pytest.raises(koji.TagError, match='Package foo not in list for f40'):
         alice.tagBuild('f40', 'foo-1.0-1')
     hub.add_package('f40', 'foo')
-    hub.set_policy('tag', lambda data: 'deny not %s' % data['operation'])
+    hub.set_policy('tag', 'match operation move :: deny not move\nall :: allow')
     with pytest.raises(koji.ActionNotAllowed, match=r'policy violation \(tag\): not move'):
         alice.tagBuild('f40', foo, fromtag='f40-build')
-    hub.set_policy('tag', lambda data: 'allow')
+    hub.set_policy('tag', 'all :: allow')
     tid = alice.tagBuild('f40', foo, fromtag='f40-build')
     task = hub.task(tid)
     assert (task['method'], task['priority'], task['owner'], task['request']) == \

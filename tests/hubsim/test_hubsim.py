@@ -471,17 +471,35 @@ def test_auto_assign(hub):
 
 
 # ------------------------------------------------- policies, tags, files
-def test_policies(hub):
+def test_policies_are_kojihubs_defaults_until_set(hub):
+    """host.evalPolicy/checkPolicy/assertPolicy as kojihub answers them with _default_policies."""
     hid, s = host_session(hub)
-    with pytest.raises(koji.GenericError, match='no such policy: build_from_scm'):
-        s.host.evalPolicy('build_from_scm', {})
-    hub.set_policy('build_from_scm',
-                   lambda d: 'allow' if d.get('scm_host') == 'src.example.org' else 'deny bad')
+    alice = hub.add_user('alice', PW)
+    admin_only = 'Only admin can do this via default policy'
+    # no user_id in the data: the logged-in user is asked about (the host, no admin)
+    assert s.host.evalPolicy('build_from_scm', {}) == 'deny ' + admin_only
+    assert s.host.checkPolicy('build_rpm', {'user_id': alice}) == [True, '']
+    assert s.host.checkPolicy('build_from_srpm', {'user_id': alice}) == [False, admin_only]
+    assert s.host.checkPolicy('build_from_srpm', {'user_id': hub.admin_id}) == [True, '']
+    with pytest.raises(koji.ActionNotAllowed,
+                       match=r'^policy violation \(build_from_repo_id\): ' + admin_only + '$'):
+        s.host.assertPolicy('build_from_repo_id', {'user_id': alice})
+    s.host.assertPolicy('build_from_repo_id', {'user_id': hub.admin_id})
+    # a policy hub.conf does not have: eval refuses, check allows (MissingPolicyOk)
+    with pytest.raises(koji.GenericError, match='no such policy: buildroot_image'):
+        s.host.evalPolicy('buildroot_image', {})
+    assert s.host.checkPolicy('tag', {}) == [True, 'missing policy']
+
+    hub.set_policy('build_from_scm', 'match scm_host src.example.org :: allow\nall :: deny Bad host')
     assert s.evalPolicy('build_from_scm', {'scm_host': 'src.example.org'}) == 'allow'
-    assert s.host.checkPolicy('build_from_scm', {}) == [False, 'bad']
-    with pytest.raises(koji.ActionNotAllowed, match=r'policy violation \(build_from_scm\)'):
+    assert s.host.checkPolicy('build_from_scm', {}) == [False, 'Bad host']
+    with pytest.raises(koji.ActionNotAllowed, match=r'policy violation \(build_from_scm\): Bad host'):
         s.host.assertPolicy('build_from_scm', {'scm_host': 'x'})
-    assert s.host.checkPolicy('build_rpm', {}) == [True, 'missing policy']
+    hub.set_policy('build_rpm', 'bool scratch :: ALLOW\nmatch source *.src.rpm :: maybe')
+    assert s.host.checkPolicy('build_rpm', {'scratch': True}) == [True, '']
+    assert s.host.checkPolicy('build_rpm', {'scratch': False}) == [False, 'not covered by policy']
+    assert s.host.checkPolicy('build_rpm', {'source': 'a.src.rpm'}) == [False, 'error in policy']
+    assert hub.warnings == ['Invalid action in policy build_rpm, rule: match source *.src.rpm :: maybe']
 
 
 def test_tags_repos_and_file_server(hub, tmp_path):

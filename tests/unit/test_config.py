@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from koji_adjutant import cli, config as config_module
+from koji_adjutant.buildroot.logs import DEFAULT_LOG_MAX_BYTES
 from koji_adjutant.config import AdjutantOptions, Config, KojidOptions, load_config
-from koji_adjutant.container.interface import Network, PullPolicy
+from koji_adjutant.container.archive import ResultLimits
+from koji_adjutant.container.interface import ContainerRoot, Network, PullPolicy
+from koji_adjutant.container.limits import default_memory_limit_mb
 from koji_adjutant.defaults import DEV_IMAGE
 from koji_adjutant.errors import AdjutantError, ConfigError
 
@@ -93,8 +96,17 @@ def test_adjutant_defaults(write, tmp_path, monkeypatch):
     assert adjutant == AdjutantOptions(
         default_image=DEV_IMAGE, image_pull_policy=PullPolicy.IF_NOT_PRESENT, podman_socket=None,
         image_policy="buildroot_image", worker_id="builder7", offline=False, deps_network=Network.HOST,
-        memory_limit_mb=None, pids_limit=None, cpus=None, cache_max_size_gb=20, cache_max_age_days=14,
-        state_dir=tmp_path / "xdg" / "koji-adjutant")
+        memory_limit_mb=default_memory_limit_mb(), pids_limit=4000, cpus=None, cache_max_size_gb=20,
+        cache_max_age_days=14, result_max_file_mb=8192, result_max_total_mb=32768, result_max_files=20000,
+        log_max_mb=1024, state_dir=tmp_path / "xdg" / "koji-adjutant", container_root=ContainerRoot.SUBORDINATE,
+        source_network=Network.PRIVATE)
+
+
+def test_result_and_log_defaults_are_those_of_the_code_that_applies_them():
+    options = AdjutantOptions()
+    assert ResultLimits.from_mb(options.result_max_file_mb, options.result_max_total_mb,
+                                options.result_max_files) == ResultLimits()
+    assert options.log_max_mb * 1024 * 1024 == DEFAULT_LOG_MAX_BYTES
 
 
 def test_state_dir_falls_back_to_local_share(write, tmp_path, monkeypatch):
@@ -190,6 +202,10 @@ pids_limit = 2048
 cpus = 1.5
 cache_max_size_gb = 7.5
 cache_max_age_days = 3
+result_max_file_mb = 4096
+result_max_total_mb = 10000
+result_max_files = 500
+log_max_mb = 64
 state_dir = {tmp_path}/state
 """).adjutant
     assert adjutant.default_image == "registry.example.com/el9-buildroot:1"
@@ -201,6 +217,8 @@ state_dir = {tmp_path}/state
     assert adjutant.deps_network is Network.PRIVATE
     assert (adjutant.memory_limit_mb, adjutant.pids_limit, adjutant.cpus) == (4096, 2048, 1.5)
     assert (adjutant.cache_max_size_gb, adjutant.cache_max_age_days) == (7.5, 3)
+    assert (adjutant.result_max_file_mb, adjutant.result_max_total_mb, adjutant.result_max_files,
+            adjutant.log_max_mb) == (4096, 10000, 500, 64)
     assert adjutant.state_dir == tmp_path / "state"
 
 
@@ -344,6 +362,11 @@ def test_bad_kojid_values_name_key_and_value(write, line, key, value):
     ("cpus = fast", "cpus", "fast"),
     ("cache_max_size_gb = 0", "cache_max_size_gb", "0"),
     ("cache_max_age_days = soon", "cache_max_age_days", "soon"),
+    ("result_max_file_mb = 0", "result_max_file_mb", "0"),
+    ("result_max_total_mb = 1.5", "result_max_total_mb", "1.5"),
+    ("result_max_files = -1", "result_max_files", "-1"),
+    ("result_max_files = unlimited", "result_max_files", "unlimited"),
+    ("log_max_mb = big", "log_max_mb", "big"),
     ("default_image = ", "default_image", ""),
     ("worker_id = two words", "worker_id", "two words"),
     ("podman_socket = relative.sock", "podman_socket", "relative.sock"),

@@ -29,7 +29,7 @@ def test_a_complete_spec_is_valid(tmp_path):
     (tmp_path / "b").mkdir()
     spec(mounts=[Mount(tmp_path / "a", "/a"), Mount(tmp_path / "b", "/b/c", read_only=False)],
          limits=ResourceLimits(memory_bytes=1 << 30, pids=100, cpus=0.5),
-         user="1000:1000", workdir="/builddir", env={"A": "1"}, keep_id=(1000, 1000)).validate()
+         user="1000:1000", workdir="/builddir", env={"A": "1"}).validate()
 
 
 def test_mounts_are_read_only_unless_asked(tmp_path):

@@ -13,11 +13,11 @@ import threading
 import pytest
 
 from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerHandle,
-                                               ContainerInfo, ContainerSpec, ImageInfo, Mount, Network,
-                                               ResourceLimits)
+                                               ContainerInfo, ContainerRoot, ContainerSpec, ImageInfo, Mount,
+                                               Network, Privileges, ResourceLimits)
 from koji_adjutant.container.limits import LimitMode
 from koji_adjutant.container.podman import PodmanManager
-from koji_adjutant.errors import ContainerSpecError, ImageNotFoundError
+from koji_adjutant.errors import ContainerError, ContainerSpecError, ImageNotFoundError
 
 IMAGE = "localhost/koji-adjutant-buildroot:test"
 LABELS = {LABEL_WORKER: "w1", LABEL_PURPOSE: "unit", LABEL_TASK: "42"}
@@ -31,6 +31,8 @@ def make_manager(mocker):
         manager._client.containers.create.return_value.id = "c0ffee"
         manager.limit_mode = mode
         manager._watchdogs = {}
+        manager._tainted = set()
+        manager._container_root = ContainerRoot.SUBORDINATE
         manager._lock = threading.Lock()
         mocker.patch.object(manager, "image_info", return_value=ImageInfo(ref=IMAGE, id="sha256:1", digest="sha256:1"))
         return manager
@@ -108,15 +110,56 @@ def test_mounts_read_only_honoured(make_manager, tmp_path):
     ]
 
 
-def test_keep_id(make_manager):
-    _, _, kwargs = create_call(make_manager(), spec(keep_id=(1000, 1001)))
-    # podman 4.3's API refuses "keep-id:uid=..,gid=.." as one mode: mode and options go apart.
-    assert kwargs["userns_mode"] == {"nsmode": "keep-id", "value": "uid=1000,gid=1001"}
+SUBORDINATE_MAP = [{"container_id": 0, "host_id": 1, "size": 65536}]
 
 
-def test_no_keep_id(make_manager):
+def test_every_container_has_a_user_namespace_of_its_own_with_root_at_a_subordinate_id(make_manager):
     _, _, kwargs = create_call(make_manager(), spec())
-    assert "userns_mode" not in kwargs
+    assert kwargs["userns_mode"] == {"nsmode": "private"}
+    assert kwargs["idmappings"] == {"HostUIDMapping": False, "HostGIDMapping": False,
+                                    "UIDMap": SUBORDINATE_MAP, "GIDMap": SUBORDINATE_MAP}
+
+
+def test_container_root_worker_maps_root_to_the_worker(make_manager):
+    manager = make_manager()
+    manager._container_root = ContainerRoot.WORKER
+    _, _, kwargs = create_call(manager, spec())
+    assert kwargs["idmappings"]["UIDMap"] == [{"container_id": 0, "host_id": 0, "size": 65536}]
+
+
+def test_package_code_gets_no_capability_and_no_new_privileges(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(user="mockbuild"))
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert "cap_add" not in kwargs
+    assert kwargs["no_new_privileges"] is True
+
+
+def test_the_package_manager_gets_only_its_capabilities(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(privileges=Privileges.PACKAGE_MANAGER))
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert set(kwargs["cap_add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "SETFCAP"}
+    assert kwargs["no_new_privileges"] is True
+
+
+def test_the_pids_limit_is_also_the_kernels_process_limit(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(limits=ResourceLimits(pids=100)))
+    assert kwargs["ulimits"] == [{"Name": "nproc", "Soft": 164, "Hard": 164}]
+
+
+def test_commit_is_refused_for_a_container_of_package_code(make_manager):
+    manager = make_manager()
+    handle = manager.create(spec(user="mockbuild"))
+    with pytest.raises(ContainerError, match="refusing to commit"):
+        manager.commit(handle, "localhost/x:1")
+    manager._client.containers.get.return_value.commit.assert_not_called()
+
+
+def test_commit_is_refused_once_something_ran_as_another_user(make_manager):
+    manager = make_manager()
+    handle = manager.create(spec(privileges=Privileges.PACKAGE_MANAGER))
+    manager._tainted.add(handle.id)  # what exec(user="mockbuild") records
+    with pytest.raises(ContainerError, match="refusing to commit"):
+        manager.commit(handle, "localhost/x:1")
 
 
 def test_cgroup_mode_passes_limits_to_podman(make_manager):
@@ -149,12 +192,16 @@ def test_kwargs_are_all_understood_by_podman_py(make_manager, tmp_path, mode):
     from podman.domain.containers_create import CreateMixin
 
     s = spec(mounts=[Mount(tmp_path, "/ro"), Mount(tmp_path, "/rw", read_only=False)],
-             limits=ResourceLimits(memory_bytes=64 << 20, pids=8, cpus=1), keep_id=(1000, 1000),
+             limits=ResourceLimits(memory_bytes=64 << 20, pids=8, cpus=1), privileges=Privileges.PACKAGE_MANAGER,
              user="1000:1000", workdir="/builddir", env={"A": "b"})
     _, args, kwargs = create_call(make_manager(mode), s)
     payload = CreateMixin._render_payload({"image": args[0], "command": args[1], **kwargs})
     assert payload["netns"] == {"nsmode": "none"}
-    assert payload["userns"] == {"nsmode": "keep-id", "value": "uid=1000,gid=1000"}
+    assert payload["userns"] == {"nsmode": "private"}
+    assert payload["idmappings"]["UIDMap"] == SUBORDINATE_MAP
+    assert payload["cap_drop"] == ["ALL"] and "SETUID" in payload["cap_add"]
+    assert payload["no_new_privileges"] is True
+    assert payload["r_limits"] == [{"type": "nproc", "soft": 72, "hard": 72}]
     assert [(m["destination"], m["options"]) for m in payload["mounts"]] == [("/ro", ["ro"]), ("/rw", [])]
     assert payload["log_configuration"]["driver"] == "k8s-file"
     assert payload["labels"] == LABELS

@@ -1,4 +1,5 @@
-"""BuildLogs: live log files, the state.log taken from Start:/Finish: lines, and the state listener."""
+"""BuildLogs: live log files, the state.log taken from Start:/Finish: lines, and the state listener;
+the cap of each log and of a line in memory; HeadTailBuffer."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import threading
 import pytest
 
 from koji_adjutant.buildroot import logs as logs_module
-from koji_adjutant.buildroot.logs import BuildLogs
+from koji_adjutant.buildroot.installed import parse_rpm_list
+from koji_adjutant.buildroot.logs import BuildLogs, HeadTailBuffer
 from koji_adjutant.container.interface import Stream
+from koji_adjutant.errors import BuildrootError
 
 STAMP = "2024-05-06 07:08:09"
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - (.*)$")
@@ -233,3 +236,107 @@ def test_concurrent_writers_keep_whole_lines(logs, heard):
     lines = read(logs, "state.log").splitlines()
     assert len(lines) == 400 and all(STAMPED.match(line) for line in lines)
     assert read(logs, "root.log") == "".join(f"Start: root {i}\n" for i in range(200))
+
+
+# -- what a build prints is bounded ---------------------------------------------------------
+
+CAP = 64 * 1024
+TRUNCATED = b"[koji-adjutant] log truncated at 0.0625 MiB; further output dropped\n"
+
+
+@pytest.fixture
+def capped(tmp_path, heard):
+    build_logs = BuildLogs(tmp_path / "logs", listener=lambda source, text: heard.append((source, text)),
+                           max_bytes=CAP)
+    yield build_logs
+    build_logs.close()
+
+
+def test_default_cap_is_one_gib():
+    assert logs_module.DEFAULT_LOG_MAX_BYTES == 1024 * 1024 * 1024
+
+
+def test_a_log_past_its_cap_ends_with_one_line_and_drops_the_rest(capped, caplog):
+    line = b"x" * 99 + b"\n"
+    for _ in range(1000):                                   # 100 000 bytes, past the 65 536 of the cap
+        capped.write("build", line)
+    data = (capped.logdir / "build.log").read_bytes()
+    assert data == (line * 1000)[:CAP] + b"\n" + TRUNCATED    # cut mid-line: the note starts a line of its own
+    assert caplog.text.count("build.log reached its cap of 0.0625 MiB") == 1
+    capped.note("build", "rpmbuild failed")
+    assert (capped.logdir / "build.log").read_bytes() == data
+    capped.write("root", b"other logs go on\n")
+    assert read(capped, "root.log") == "other logs go on\n"
+
+
+def test_a_cap_reached_at_a_line_end_adds_no_empty_line(capped):
+    capped.write("build", b"y" * (CAP - 1) + b"\n")
+    capped.write("build", b"dropped\n")
+    assert (capped.logdir / "build.log").read_bytes() == b"y" * (CAP - 1) + b"\n" + TRUNCATED
+
+
+def test_state_lines_past_the_cap_are_not_read(capped, heard):
+    capped.write("root", b"Start: before\n" + b"z" * CAP + b"\nStart: after\n")
+    capped.write("root", b"Finish: later\n")
+    assert heard == [("root", "Start: before")]
+
+
+def test_state_log_is_capped_too(capped, heard):
+    for i in range(2000):
+        capped.state(f"Start: step {i}")
+    data = (capped.logdir / "state.log").read_bytes()
+    assert len(data) == CAP + len(b"\n") + len(TRUNCATED) and data.endswith(TRUNCATED)
+    assert len(heard) == 2000                                # progress still hears every step
+
+
+def test_an_endless_line_without_newline_keeps_memory_bounded(logs, heard):
+    chunk = b"Start: " + b"n" * 65529                          # 64 KiB chunks, 16 MiB in all, no newline
+    for _ in range(256):
+        logs.write("build", chunk)
+    assert len(logs._partial["build"]) <= 4096
+    assert (logs.logdir / "build.log").stat().st_size == 256 * len(chunk)
+    logs.write("build", b" Finish: inside the line\nFinish: next\n")
+    assert heard == [("build", "Start: " + "n" * 4089), ("build", "Finish: next")]
+
+
+def test_a_start_inside_an_endless_line_is_no_state_line(logs, heard):
+    logs.write("root", b"x" * 10000)
+    logs.write("root", b"Start: looks like a state line\n")
+    assert heard == []
+
+
+def test_head_tail_buffer_keeps_short_output_whole():
+    buffer = HeadTailBuffer(head=16, tail=16)
+    buffer.append(b"No match for ")
+    buffer.append(b"argument: foo\n")
+    assert buffer.dropped == 0
+    assert buffer.getvalue() == b"No match for argument: foo\n"
+    assert buffer.text() == "No match for argument: foo\n"
+
+
+def test_head_tail_buffer_keeps_the_start_and_the_end():
+    buffer = HeadTailBuffer(head=10, tail=10)
+    for chunk in (b"0123", b"456789ab", b"cdefghij", b"klmnopqrst"):
+        buffer.append(chunk)
+    assert buffer.dropped == 10
+    assert buffer.getvalue() == b"0123456789\n[koji-adjutant] 10 bytes of output left out here\nklmnopqrst"
+
+
+def test_head_tail_buffer_of_endless_output_is_bounded():
+    buffer = HeadTailBuffer(head=1024, tail=1024)
+    for i in range(10_000):
+        buffer.append(f"line {i}\n".encode() * 100)
+    value = buffer.getvalue()
+    assert len(value) < 2048 + 100
+    assert value.startswith(b"line 0\n") and value.endswith(b"line 9999\n")
+    assert buffer.dropped == sum(len(f"line {i}\n") * 100 for i in range(10_000)) - 2048
+
+
+def test_a_cut_package_list_fails_to_parse_rather_than_passing_short():
+    """The marker line is no package line: a list with its middle left out cannot pass for a whole one."""
+    line = "bash\t5.2\t1.fc40\t(none)\tx86_64\tabc\t100\t1\t2\n"
+    buffer = HeadTailBuffer(head=len(line) * 3, tail=len(line) * 3)
+    for _ in range(100):
+        buffer.append(line.encode())
+    with pytest.raises(BuildrootError, match="left out here"):
+        parse_rpm_list(buffer.text())

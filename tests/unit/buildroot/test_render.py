@@ -258,7 +258,7 @@ def test_shell_metacharacters_stay_data(tmp_path):
     assert values["DNF"][4:6] == ["--enablerepo=a:b.c-d_1", "--enablerepo=second"]
     assert values["RPMBUILD"][-1] == spec.arch
 
-    install = line_starting(script, '"${DNF[@]}" install')
+    install = line_starting(script, '"${DNF[@]}" install @')
     assert shlex.split(install) == ["${DNF[@]}", "install", "@build", *spec.extra_packages]
     assert install.strip() == ("\"${DNF[@]}\" install @build 'foo bar' "
                                f"'$(touch {pwned})' 'a'\"'\"'b' '`id`' 'x;y' '*'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -194,11 +195,24 @@ def test_content_hash_changes_with_template_and_adjutant_version(monkeypatch):
     from koji_adjutant.buildroot import spec as spec_module
 
     before = make().content_hash()
-    monkeypatch.setattr(spec_module, "TEMPLATE_VERSION", spec_module.TEMPLATE_VERSION + 1)
+    monkeypatch.setattr(spec_module, "TEMPLATE_VERSION", spec_module.TEMPLATE_VERSION + "x")
     assert make().content_hash() != before
     monkeypatch.undo()
     monkeypatch.setattr(spec_module, "__version__", "99.0")
     assert make().content_hash() != before
+
+
+def test_template_version_follows_the_templates_content(tmp_path):
+    """No version to bump by hand: any change to a template changes every cache key."""
+    from koji_adjutant.buildroot import spec as spec_module
+
+    shipped = Path(spec_module.__file__).parent / "templates"
+    copy = tmp_path / "templates"
+    shutil.copytree(shipped, copy)
+    assert spec_module.templates_digest(copy) == spec_module.TEMPLATE_VERSION
+    init = copy / "buildroot-init.sh.j2"
+    init.write_text(init.read_text() + "# changed\n")
+    assert spec_module.templates_digest(copy) != spec_module.TEMPLATE_VERSION
 
 
 @pytest.mark.parametrize("timeouts", [Timeouts(dependencies=1), Timeouts(rpmbuild=1), Timeouts(5, 6)])

@@ -1,12 +1,17 @@
-"""The pure parts of the build parent task: merging buildArch results, initBuild data, chain groups."""
+"""The pure parts of the build parent task: merging buildArch results, initBuild data, chain groups,
+the hub policies it asks and with what."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import koji
 import pytest
 
 from koji_adjutant.errors import BuildError
 from koji_adjutant.tasks.arches import ArchHeader
-from koji_adjutant.tasks.build import ArchBuilds, initbuild_data, merge_arch_results
+from koji_adjutant.tasks.build import (ArchBuilds, BuildTask, Destination, build_policies, initbuild_data,
+                                       merge_arch_results, policy_data)
 from koji_adjutant.tasks.chain import split_level
 from koji_adjutant.tasks.subtasks import SrpmHeader
 
@@ -51,3 +56,90 @@ def test_initbuild_data_carries_the_source_of_an_scm_build():
 def test_a_chain_group_splits_into_urls_to_build_and_existing_builds():
     level = ["git+https://h/a.git#1", "libgreet-1.0-1", "git://h/b#2"]
     assert split_level(level) == (["git+https://h/a.git#1", "git://h/b#2"], ["libgreet-1.0-1"])
+
+
+# -- hub policies, as kojid's BuildTask.handler asks them ----------------------------
+
+SRPM = "cli-build/1700000000.1.abc/p-1-1.src.rpm"
+GIT = "git+https://src.example.org/rpms/p.git#0123abc"
+
+
+@pytest.mark.parametrize("src, opts, names", [
+    (SRPM, {}, ["build_from_srpm", "build_rpm"]),
+    (SRPM, {"scratch": True}, ["build_rpm"]),
+    (SRPM, {"repo_id": 5}, ["build_from_srpm", "build_from_repo_id", "build_rpm"]),
+    (SRPM, {"scratch": True, "repo_id": 0}, ["build_from_repo_id", "build_rpm"]),   # repo 0 is a repo
+    (GIT, {}, ["build_rpm"]),
+    (GIT, {"repo_id": 5, "scratch": False}, ["build_from_repo_id", "build_rpm"]),
+])
+def test_policies_asked_in_kojids_order(src, opts, names):
+    assert build_policies(src, opts) == names
+
+
+def test_policy_data_of_a_tagged_build_for_a_target():
+    where = Destination(build_tag=3, dest_tag=4, dest_tag_name="f40", target_name="f40-candidate", skip_tag=False)
+    assert policy_data(7, SRPM, 99, where, {}) == {
+        "user_id": 7, "source": SRPM, "task_id": 99, "build_tag": 3, "skip_tag": False, "scratch": None,
+        "draft": None, "from_scm": False, "repo_id": None, "target": "f40-candidate", "tag": 4}
+
+
+def test_policy_data_without_target_or_tagging_leaves_those_keys_out():
+    where = Destination(build_tag=3, dest_tag=3, dest_tag_name="f40-build", target_name=None, skip_tag=True)
+    opts = {"scratch": True, "draft": False, "repo_id": 12}
+    assert policy_data(7, GIT, 99, where, opts) == {
+        "user_id": 7, "source": GIT, "task_id": 99, "build_tag": 3, "skip_tag": True, "scratch": True,
+        "draft": False, "from_scm": True, "repo_id": 12}
+
+
+class Stop(Exception):
+    """Ends the handler where the test has seen what it needs."""
+
+
+@pytest.fixture
+def session(mocker):
+    session = mocker.MagicMock()
+    session.host = mocker.MagicMock(unsafe=True)   # host.assertPolicy is no mock assertion
+    session.getTaskInfo.return_value = {"id": 99, "owner": 7, "arch": "noarch", "channel_id": 1}
+    session.getBuildTarget.return_value = {"id": 2, "name": "f40-candidate", "build_tag": 3,
+                                           "build_tag_name": "f40-build", "dest_tag": 4, "dest_tag_name": "f40"}
+    session.repoInfo.return_value = {"id": 12, "state": koji.REPO_STATES["READY"], "create_event": 500,
+                                     "tag_id": 3, "tag_name": "f40-build"}
+    return session
+
+
+def build_task(session) -> BuildTask:
+    return BuildTask(99, "build", [], session, SimpleNamespace(workdir="/nonexistent"))
+
+
+def test_handler_asserts_the_policies_before_it_waits_for_a_repo(mocker, session):
+    def get_repo(*args, **kwargs):
+        assert session.host.assertPolicy.call_count == 2
+        raise Stop
+
+    mocker.patch.object(BuildTask, "getRepo", side_effect=get_repo)
+    with pytest.raises(Stop):
+        build_task(session).handler(SRPM, "f40-candidate")
+    data = {"user_id": 7, "source": SRPM, "task_id": 99, "build_tag": 3, "skip_tag": False, "scratch": None,
+            "draft": None, "from_scm": False, "repo_id": None, "target": "f40-candidate", "tag": 4}
+    assert session.host.assertPolicy.call_args_list == [mocker.call("build_from_srpm", data),
+                                                         mocker.call("build_rpm", data)]
+
+
+def test_handler_with_a_repo_and_no_target_asks_build_from_repo_id(mocker, session):
+    session.getBuildConfig.side_effect = Stop
+    with pytest.raises(Stop):
+        build_task(session).handler(SRPM, None, {"repo_id": 12, "scratch": True})
+    data = {"user_id": 7, "source": SRPM, "task_id": 99, "build_tag": 3, "skip_tag": True, "scratch": True,
+            "draft": None, "from_scm": False, "repo_id": 12}
+    assert session.host.assertPolicy.call_args_list == [mocker.call("build_from_repo_id", data),
+                                                         mocker.call("build_rpm", data)]
+
+
+def test_a_refusing_policy_ends_the_handler(mocker, session):
+    session.host.assertPolicy.side_effect = koji.ActionNotAllowed(
+        "policy violation (build_from_srpm): Only admin can do this via default policy")
+    get_repo = mocker.patch.object(BuildTask, "getRepo")
+    with pytest.raises(koji.ActionNotAllowed, match="Only admin"):
+        build_task(session).handler(SRPM, "f40-candidate")
+    assert session.host.assertPolicy.call_count == 1
+    get_repo.assert_not_called()

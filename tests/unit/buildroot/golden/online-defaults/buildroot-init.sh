@@ -21,14 +21,8 @@ only_spec() {
   printf '%s\n' "${specs[0]}"
 }
 
-clean_topdir() {
-  # The buildroot may come from the cache, made for another package: start from this one.
-  for dir in BUILD BUILDROOT RPMS SOURCES SPECS SRPMS; do
-    find "$TOPDIR/$dir" -mindepth 1 -delete
-  done
-}
-
 unpack_srpm() {
+  local out
   rpm -K --nosignature "$1"
   if ! out=$(rpm -i --nodeps --define '_topdir /builddir/build' "$1" 2>&1); then
     printf '%s\n' "$out" >&2
@@ -36,6 +30,23 @@ unpack_srpm() {
   fi
   printf '%s\n' "$out" | grep -v 'use Alien' || true  # Debian's rpm nags on every install
   only_spec >/dev/null
+}
+
+has_generator() { grep -q '^%generate_buildrequires' "$1"; }
+
+# What RPMs ask for as BuildRequires, one per line, as the worker compares them.
+requirements_of() {
+  rpm -qp --nosignature --nodigest --requires "$@" | grep -v '^rpmlib(' | LC_ALL=C sort -u
+}
+
+# rpmbuild -br: 0 (all present) and 11 (some missing) both mean it wrote the nosrc.rpm.
+generate_buildrequires() {
+  rm -f "$TOPDIR"/SRPMS/*.buildreqs.nosrc.rpm
+  set +e
+  "${RPMBUILD[@]}" -br --nodeps "$1"
+  local status=$?
+  set -e
+  [ "$status" -eq 0 ] || [ "$status" -eq 11 ]
 }
 
 step=${1:?usage: buildroot-init.sh STEP [ARG]}
@@ -54,55 +65,59 @@ case "$step" in
     "${DNF[@]}" install @build
     state Finish "installing group @build"
     ;;
-  unpack)
-    state Start "unpacking $(basename "$2")"
-    unpack_srpm "$2"
-    state Finish "unpacking $(basename "$2")"
-    ;;
-  rebuild-srpm)
-    state Start "rebuilding the SRPM for $ARCH"
-    rm -f "$TOPDIR"/SRPMS/*.src.rpm
-    "${RPMBUILD[@]}" -bs --nodeps "$(only_spec)"
-    state Finish "rebuilding the SRPM for $ARCH"
-    ;;
-  builddep)
-    # BuildRequires of the rebuilt SRPM, or of rpmbuild -br's nosrc.rpm.
-    pattern=${2:-src}
-    pkgs=("$TOPDIR"/SRPMS/*."$pattern".rpm)
-    state Start "installing BuildRequires of $(basename "${pkgs[0]}")"
-    "${DNF[@]}" builddep "${pkgs[0]}"
-    state Finish "installing BuildRequires of $(basename "${pkgs[0]}")"
-    ;;
-  dynamic-buildrequires)
-    spec=$(only_spec)
-    if ! grep -q '^%generate_buildrequires' "$spec"; then
-      echo "no %generate_buildrequires in $(basename "$spec")"
-      exit 0
-    fi
-    state Start "generating dynamic BuildRequires"
-    rm -f "$TOPDIR"/SRPMS/*.buildreqs.nosrc.rpm
-    set +e
-    "${RPMBUILD[@]}" -br "$spec"
-    status=$?
-    set -e
-    state Finish "generating dynamic BuildRequires (exit $status)"
-    exit $status
+  install)
+    # $2...: BuildRequires the package asked for, checked by the worker; arguments, never script text.
+    shift
+    state Start "installing BuildRequires"
+    "${DNF[@]}" install -- "$@"
+    state Finish "installing BuildRequires"
     ;;
   list-installed)
     rpm -qa --qf '%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SIGMD5}\t%{SIZE}\t%{BUILDTIME}\t%{INSTALLTIME}\n'
     ;;
+  evaluate)
+    # Package code, in a throwaway container: $2 the SRPM, $3 where to leave what it asks for:
+    # "static" (its BuildRequires for $ARCH), "dynamic" (what %generate_buildrequires printed,
+    # with the static ones), or "dynamic-failed" when the generator cannot run yet.
+    out=$3
+    mkdir -p "$out"
+    unpack_srpm "$2"
+    spec=$(only_spec)
+    state Start "evaluating the BuildRequires of $(basename "$spec") for $ARCH"
+    "${RPMBUILD[@]}" -bs --nodeps "$spec"
+    requirements_of "$TOPDIR"/SRPMS/*.src.rpm > "$out/static"
+    if has_generator "$spec"; then
+      if generate_buildrequires "$spec"; then
+        requirements_of "$TOPDIR"/SRPMS/*.buildreqs.nosrc.rpm > "$out/dynamic"
+      else
+        touch "$out/dynamic-failed"
+      fi
+    fi
+    state Finish "evaluating the BuildRequires of $(basename "$spec") for $ARCH"
+    ;;
   build)
-    clean_topdir
+    # $2: the SRPM; $3: the BuildRequires its buildroot was made for. Exit 75 when the
+    # package, evaluated here, asks for more: the worker then installs that and comes back.
     unpack_srpm "$2"
     spec=$(only_spec)
     state Start "rpmbuild -bs $(basename "$spec")"
-    rm -f "$TOPDIR"/SRPMS/*.rpm
     "${RPMBUILD[@]}" -bs --nodeps "$spec"
     state Finish "rpmbuild -bs $(basename "$spec")"
+    asked=("$TOPDIR"/SRPMS/*.src.rpm)
+    if has_generator "$spec"; then
+      generate_buildrequires "$spec" || { echo "error: %generate_buildrequires failed" >&2; exit 1; }
+      asked+=("$TOPDIR"/SRPMS/*.buildreqs.nosrc.rpm)
+    fi
+    missing=$(requirements_of "${asked[@]}" | LC_ALL=C comm -23 - "$3")
+    rm -f "$TOPDIR"/SRPMS/*.buildreqs.nosrc.rpm
+    if [ -n "$missing" ]; then
+      { echo "BuildRequires not in this buildroot:"; printf '%s\n' "$missing"; } >&2
+      exit 75
+    fi
     state Start "rpmbuild -bb $(basename "$spec")"
     "${RPMBUILD[@]}" -bb --nodeps "$spec"
     state Finish "rpmbuild -bb $(basename "$spec")"
-    # All results in one directory: the worker takes them out in one archive request.
+    # All results in one directory, which leaves the container as one stream.
     mv "$TOPDIR"/SRPMS/*.src.rpm "$TOPDIR/RPMS/"
     ;;
   sources)
@@ -119,7 +134,6 @@ case "$step" in
     ;;
   srpm)
     # $2: an SRPM to rebuild, or the spec of a source tree with its sources beside it.
-    clean_topdir
     case "$2" in
       *.src.rpm)
         unpack_srpm "$2"

@@ -62,8 +62,9 @@ class BuildrootCache:
             self._store.record(env)
             return _image_of(env, reused=False)
 
-    def recall(self, key: str, base: ImageInfo) -> BuildrootImage | None:
-        """The image a resolution remembered under ``key`` led to, if it is still usable."""
+    def recall(self, key: str, base: ImageInfo, looked_up: BuildrootImage) -> BuildrootImage | None:
+        """The image a resolution remembered under ``key`` led to, if it is still usable; marked
+        used unless it is ``looked_up``, the layer the caller just had from ``obtain``."""
         name = self._store.resolution(key)
         if name is None:
             return None
@@ -72,7 +73,8 @@ class BuildrootCache:
             found = self._usable(env, env.inputs_hash if env else "", base)
             if found is None:
                 return None
-            self._store.touch(name)
+            if name != looked_up.name:
+                self._store.touch(name)
             return _image_of(found, reused=True)
 
     def remember(self, key: str, image: BuildrootImage) -> None:

@@ -115,8 +115,7 @@ class Provisioner:
             except AdjutantError as exc:
                 exc.log_path = exc.log_path or str(logs.path("root"))
                 raise
-            self._manager.kill(handle)
-            self._manager.wait(handle)
+            self._manager.stop(handle)
             return installed, self._manager.commit(handle, ref, labels)
         finally:
             self._manager.remove(handle)

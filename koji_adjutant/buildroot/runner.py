@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 TOPDIR = "/builddir/build"
 #: Where the evaluate step leaves what the package asks for (inside its container).
 _EVALUATED = "/tmp/adjutant-evaluated"
+#: The init script's exit status when the input SRPM cannot be unpacked.
+_UNPACK_FAILED = 65
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class BuildrootRunner:
         """The image with every BuildRequires of the SRPM: remembered for this exact SRPM, or resolved."""
         key = resolution_key(root.image.key, root.workspace.srpm) if self._cache else None
         if key is not None:
-            remembered = self._cache.recall(key, root.base)
+            remembered = self._cache.recall(key, root.base, root.image)
             if remembered is not None:
                 root.logs.note("root", f"reusing cached buildroot {remembered.name}: no dependency installation")
                 return remembered
@@ -261,7 +263,7 @@ class BuildrootRunner:
                       hint="read the end of root.log: rpm's error about the spec or the SRPM",
                       results=_EVALUATED, timeout=spec.timeouts.dependencies,
                       timeout_hint="evaluating a spec takes seconds; look for what it waits on", log="root")
-        with self._run_phase(container, phase, root.logs) as evaluated:
+        with _unpack_errors(srpm), self._run_phase(container, phase, root.logs) as evaluated:
             return read_evaluation(evaluated)
 
     def _build_phase(self, root: _Buildroot, resultdir: Path) -> tuple[list[Path], Path]:
@@ -279,7 +281,7 @@ class BuildrootRunner:
                 phase_mounts(root.workspace.setup, root.workspace.input), spec)
             root.logs.state("Start: build phase (no network)")
             try:
-                with self._run_phase(container, phase, root.logs) as made:
+                with _unpack_errors(srpm), self._run_phase(container, phase, root.logs) as made:
                     built = _collect(made, resultdir)
             except PhaseFailed as exc:
                 if exc.exit_code != deps.MORE_REQUIREMENTS:
@@ -333,6 +335,19 @@ class BuildrootRunner:
 
 
 _RPMBUILD_BS = ["rpmbuild", "-bs", "--nodeps", "--define", "_topdir /tmp/srpm"]
+
+
+@contextmanager
+def _unpack_errors(srpm: Path) -> Iterator[None]:
+    """A phase that could not unpack its SRPM says so, not that the spec was wrong."""
+    try:
+        yield
+    except PhaseFailed as exc:
+        if exc.exit_code == _UNPACK_FAILED:
+            raise BuildError(f"{srpm.name} could not be unpacked: it is corrupt or not an SRPM",
+                             hint="upload the SRPM again; rpm's error is in the log",
+                             log_path=exc.log_path) from exc
+        raise
 
 
 def _take_srpm(made: Path, resultdir: Path) -> Path:

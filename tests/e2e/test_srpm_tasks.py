@@ -115,13 +115,18 @@ def test_rebuild_srpm_gets_the_tag_dist(dist_tag, start_worker, wait_task, e2e_t
     assert hub.violations == []
 
 
+def lookaside_makefile(git_server) -> str:
+    """A source command that fetches from the test's server, on the builder's own 127.0.0.1."""
+    return ("sources:\n\tpython3 -c \"import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], "
+            f"'greeting.txt')\" http://127.0.0.1:{git_server.port}/lookaside/greeting.txt\n")
+
+
 def test_build_srpm_from_scm_pins_the_commit_and_builds_offline(dist_tag, start_worker, wait_task, git_server):
     hub = dist_tag
-    makefile = ("sources:\n\tpython3 -c \"import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], "
-                f"'greeting.txt')\" http://127.0.0.1:{git_server.port}/lookaside/greeting.txt\n")
     commit = git_server.publish("scm-hello", {"scm-hello.spec": spec_text("scm-hello", git_server.port),
-                                              "Makefile": makefile})
-    start_worker(allowed_scms=allowed(git_server))
+                                              "Makefile": lookaside_makefile(git_server)})
+    # The lookaside is on this host's loopback, which only the host network reaches.
+    start_worker(allowed_scms=allowed(git_server), adjutant={"source_network": "host"})
     url = git_server.url("scm-hello")
     task_id = hub.create_task("buildSRPMFromSCM", [url, TAG, {"repo_id": hub.repo_id}], arch="noarch")
     result = check_closed(hub, wait_task(task_id), f"scm-hello-1.0-1{DIST}.src.rpm")
@@ -139,6 +144,22 @@ def test_build_srpm_from_scm_pins_the_commit_and_builds_offline(dist_tag, start_
     assert header(srpm, "%{DESCRIPTION}").strip() == NO_NETWORK
     state = hub.log(task_id, "state.log")
     assert "Finish: source phase" in state and "Finish: SRPM build phase" in state
+    assert hub.violations == []
+
+
+def test_a_source_command_does_not_reach_the_builders_own_services(dist_tag, start_worker, wait_task, git_server):
+    """By default (source_network = private) the repository's source command has a network of its
+    own, which does not reach services listening on the builder's loopback."""
+    hub = dist_tag
+    git_server.publish("scm-local", {"scm-local.spec": spec_text("scm-local", git_server.port),
+                                     "Makefile": lookaside_makefile(git_server)})
+    start_worker(allowed_scms=allowed(git_server))
+    task_id = hub.create_task("buildSRPMFromSCM", [git_server.url("scm-local"), TAG, {"repo_id": hub.repo_id}],
+                              arch="noarch")
+    task = wait_task(task_id)
+    assert task["state"] == "FAILED"
+    assert "error retrieving sources: make sources failed" in task["fault"]["faultString"]
+    assert "/lookaside/greeting.txt" not in git_server.requests
     assert hub.violations == []
 
 
@@ -169,3 +190,45 @@ def test_two_spec_files_fail_with_a_clear_fault(hub, start_worker, wait_task, gi
     assert "multiple spec files found in the checkout: one.spec, two.spec" in task["fault"]["faultString"]
     assert "Traceback" not in task["fault"]["faultString"]
     assert hub.buildroots_of(task_id) == []
+
+
+def check_refused(hub, task: dict, why: str) -> None:
+    """Failed with the URL's fault, before a buildroot or a checkout."""
+    assert task["state"] == "FAILED"
+    assert task["fault"]["faultCode"] == koji.BuildError.faultCode
+    message = task["fault"]["faultString"]
+    assert why in message and "[?module]#revision" in message, message
+    assert "Traceback" not in message
+    assert hub.buildroots_of(task["id"]) == []
+    assert hub.log(task["id"], "checkout.log") == ""
+
+
+def test_option_in_the_revision_is_refused_and_never_runs(hub, start_worker, wait_task, git_server, e2e_tmp,
+                                                          monkeypatch):
+    """The worker's git reaches the server's repositories by its file transport, as on a builder whose
+    git config rewrites its SCM's URLs to a local mirror (url.insteadOf): there git runs the
+    upload-pack command itself, so kojid's `git fetch origin <revision>:...` would run the injected one."""
+    git_server.publish("scm-hello", {"scm-hello.spec": spec_text("scm-hello", git_server.port)})
+    config = e2e_tmp / "gitconfig"
+    config.write_text(f'[url "file://{git_server.root}/git/"]\n'
+                      f'\tinsteadOf = http://127.0.0.1:{git_server.port}/git/\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    witness = e2e_tmp / "injected"
+    witness.mkdir()
+    start_worker(allowed_scms=allowed(git_server))
+    url = git_server.url("scm-hello", rev=f"--upload-pack=touch {witness}/ran")
+    task_id = hub.create_task("buildSRPMFromSCM", [url, TAG, {"repo_id": hub.repo_id}], arch="noarch")
+    task = wait_task(task_id)
+    assert list(witness.iterdir()) == []
+    check_refused(hub, task, f"SCM URL {url!r} refused: the revision '--upload-pack=touch {witness}/ran' "
+                             "(or a /-part of it) starts with '-': it would be read as a command option")
+
+
+def test_module_path_out_of_the_repository_is_refused(hub, start_worker, wait_task, git_server):
+    git_server.publish("scm-hello", {"scm-hello.spec": spec_text("scm-hello", git_server.port)})
+    start_worker(allowed_scms=allowed(git_server))
+    url = f"git+http://127.0.0.1:{git_server.port}/git/scm-hello.git?../../etc#main"
+    task_id = hub.create_task("buildSRPMFromSCM", [url, TAG, {"repo_id": hub.repo_id}], arch="noarch")
+    check_refused(hub, wait_task(task_id), f"SCM URL {url!r} refused: the module path '../../etc' has a '.' "
+                                           "or '..' part: it must stay inside the repository")
+    assert not any(path.startswith("/git/") for path in git_server.requests)  # nothing was fetched

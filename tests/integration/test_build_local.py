@@ -200,7 +200,7 @@ def test_hello_noarch_from_spec(sample_repo, tmp_path, capsys, cli_containers):
                        "--resultdir", resultdir)
     out, err = capsys.readouterr()
     rpm, _ = check_successful_build(code, out, err, resultdir, "hello-noarch-1.0-1", "noarch", from_spec=True)
-    assert len(cli_containers) == 3  # srpm, dependency and build containers
+    assert len(cli_containers) == 4  # srpm, group layer, evaluation and build containers
     assert "/usr/bin/hello-noarch" in rpm_query(rpm, "[%{FILENAMES}\n]").splitlines()
 
 
@@ -211,7 +211,7 @@ def test_hello_noarch_from_srpm(sample_repo, noarch_build, tmp_path, capsys, cli
     code = build_local(srpm, "--repo", sample_repo, "--resultdir", resultdir)
     out, err = capsys.readouterr()
     check_successful_build(code, out, err, resultdir, "hello-noarch-1.0-1", "noarch", from_spec=False)
-    assert len(cli_containers) == 2  # dependency and build containers
+    assert len(cli_containers) == 3  # group layer, evaluation and build containers
     assert "making an SRPM" not in (resultdir / "state.log").read_text()
 
 
@@ -221,7 +221,7 @@ def test_hello_c_is_built_for_this_machine(sample_repo, tmp_path, capsys, cli_co
     code = build_local(EXAMPLES / "hello-c" / "hello-c.spec", "--repo", sample_repo, "--resultdir", resultdir)
     out, err = capsys.readouterr()
     rpm, _ = check_successful_build(code, out, err, resultdir, "hello-c-1.0-1", arch, from_spec=True)
-    assert len(cli_containers) == 3  # srpm, dependency and build containers
+    assert len(cli_containers) == 5  # srpm, group layer, evaluation, BuildRequires layer, build
     listing = subprocess.run(["rpm", "-qpl", str(rpm)], capture_output=True, text=True, check=True).stdout
     assert "/usr/bin/hello-c" in listing.splitlines()
     if arch in ("x86_64", "aarch64"):  # the arch-conditional BuildRequires was evaluated for the target
@@ -235,12 +235,12 @@ def test_dynamic_buildrequires(sample_repo, tmp_path, capsys, cli_containers):
                        "--resultdir", resultdir)
     out, err = capsys.readouterr()
     check_successful_build(code, out, err, resultdir, "dynamic-br-1.0-1", "noarch", from_spec=True)
-    assert len(cli_containers) == 3  # srpm, dependency and build containers
+    assert len(cli_containers) == 5  # srpm, group layer, evaluation, BuildRequires layer, build
     installed = json.loads((resultdir / "installed_pkgs.json").read_text())
     libgreet = [e for e in installed if e["name"] == "libgreet-devel"]
     assert [e["origin"] for e in libgreet] == ["repo"]
     root_log = (resultdir / "root.log").read_text()
-    assert "Start: generating dynamic BuildRequires" in root_log
+    assert "Start: evaluating the BuildRequires of dynamic-br.spec" in root_log
     assert "dynamic-br-1.0-1.buildreqs.nosrc.rpm" in root_log
 
 
@@ -255,7 +255,7 @@ def test_define_reaches_the_build(sample_repo, tmp_path, capsys, cli_containers)
     out, err = capsys.readouterr()
     rpm, srpm = check_successful_build(code, out, err, resultdir, "distcheck-1.0-1.test1", "noarch",
                                        from_spec=True)
-    assert len(cli_containers) == 3  # srpm, dependency and build containers
+    assert len(cli_containers) == 4  # srpm, group layer, evaluation and build containers
     assert rpm_query(rpm, "%{RELEASE}") == "1.test1"
     assert rpm_query(srpm, "%{RELEASE}") == "1.test1"
     assert "dist is [.test1] answer is [42]" in (resultdir / "build.log").read_text()
@@ -266,7 +266,7 @@ def test_progress_is_shown_while_running(sample_repo, tmp_path, capsys, cli_cont
     code = build_local(spec, "--repo", sample_repo, "--resultdir", tmp_path / "results")
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert len(cli_containers) == 3  # srpm, dependency and build containers
+    assert len(cli_containers) == 4  # srpm, group layer, evaluation and build containers
     lines = progress_lines(err)
     texts = [text for _, text in lines]
     milestones = ["Start: making an SRPM from slowish.spec", "Start: dependency phase (offline, no network)",
@@ -312,7 +312,7 @@ def test_corrupt_srpm(sample_repo, noarch_build, tmp_path, capsys, cli_container
     resultdir = tmp_path / "results"
     code = build_local(corrupt, "--repo", sample_repo, "--resultdir", resultdir)
     line = error_line(code, *capsys.readouterr())
-    assert len(cli_containers) == 1  # the dependency container, which found it corrupt
+    assert len(cli_containers) == 2  # the group layer, and the evaluation that found it corrupt
     assert corrupt.name in line and "corrupt" in line
     assert_points_to_log(line, resultdir / "root.log")
     assert not list(resultdir.glob("*.rpm"))
@@ -371,7 +371,7 @@ def test_buildrequires_not_found(sample_repo, tmp_path, capsys, cli_containers):
     resultdir = tmp_path / "results"
     code = build_local(spec, "--repo", sample_repo, "--resultdir", resultdir)
     line = error_line(code, *capsys.readouterr())
-    assert len(cli_containers) == 2  # srpm and dependency containers
+    assert len(cli_containers) == 4  # srpm, group layer, evaluation, and the failing layer
     assert "BuildRequires" in line and "not found" in line and "no-such-package-xyz" in line
     assert_points_to_log(line, resultdir / "root.log")
     assert not list(resultdir.glob("*.rpm"))
@@ -382,7 +382,7 @@ def test_failing_build(sample_repo, tmp_path, capsys, cli_containers):
     code = build_local(EXAMPLES / "fail-build" / "fail-build.spec", "--repo", sample_repo,
                        "--resultdir", resultdir)
     line = error_line(code, *capsys.readouterr())
-    assert len(cli_containers) == 3  # it failed in the build phase, the last
+    assert len(cli_containers) == 4  # it failed in the build phase, the last
     assert "rpmbuild failed (exit 1)" in line
     assert_points_to_log(line, resultdir / "build.log")
     assert "intentional failure in %build" in (resultdir / "build.log").read_text()
@@ -396,7 +396,7 @@ def test_timeout(sample_repo, tmp_path, capsys, cli_containers):
     code = build_local(spec, "--repo", sample_repo, "--resultdir", resultdir, "--timeout", "3")
     elapsed = time.monotonic() - started
     line = error_line(code, *capsys.readouterr())
-    assert len(cli_containers) == 3  # killed in the build phase
+    assert len(cli_containers) == 4  # killed in the build phase
     assert "timeout of 3 s" in line
     assert_points_to_log(line, resultdir / "build.log")
     assert "sleep 60" in (resultdir / "build.log").read_text()
@@ -423,7 +423,7 @@ def test_build_container_killed_from_outside(sample_repo, tmp_path, capsys, cli_
     finally:
         builder.join(120)
     line = error_line(outcome["code"], *capsys.readouterr())
-    assert len(cli_containers) == 3
+    assert len(cli_containers) == 4
     assert "rpmbuild failed (exit 137)" in line
     assert_points_to_log(line, resultdir / "build.log")
     assert not list(resultdir.glob("*.rpm"))

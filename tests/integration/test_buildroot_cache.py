@@ -1,10 +1,14 @@
-"""Cached buildroot environments against real rootless podman (docs/adr/0006).
+"""Cached buildroot layers against real rootless podman (docs/adr/0006).
 
 BuildrootRunner with a BuildrootCache over a private EnvironmentStore (a temp
 file, never the user's own), the dev image and the sample repo of examples/.
 Every build goes through a recording proxy of the real PodmanManager (no
 mocks), so a test sees which containers the runner created and what it
-committed: a cache hit creates only the build container.
+committed. "dependencies" containers are the package manager's (each makes
+a layer and is committed), "evaluate" ones run the package's code to learn
+its BuildRequires (never committed). A build of an SRPM seen before creates
+only the build container; a new SRPM with the same BuildRequires adds one
+evaluation, and commits nothing.
 
 Each test removes the environments it made (``store.clean``) and checks that
 no image or container of its own is left.
@@ -25,12 +29,11 @@ from pathlib import Path
 import pytest
 
 from koji_adjutant.buildroot.cache import BuildrootCache
-from koji_adjutant.buildroot.cachekey import cache_inputs, cache_key
 from koji_adjutant.buildroot.logs import BuildLogs
 from koji_adjutant.buildroot.runner import BuildResult, BuildrootRunner
 from koji_adjutant.buildroot.spec import BuildrootSpec, InstallGroup, RepoSource, Timeouts, kojid_macros
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerHandle, ContainerSpec
-from koji_adjutant.envstore import EnvironmentStore, environment_name, image_ref
+from koji_adjutant.envstore import EnvironmentStore, image_ref
 from koji_adjutant.errors import AdjutantError, BuildrootError
 
 pytestmark = pytest.mark.podman
@@ -40,7 +43,9 @@ EXAMPLES = REPO_ROOT / "examples"
 DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
 ARCH = platform.machine()
 REUSED = "reusing cached buildroot"
-DNF_RAN = "Dependencies resolved."  # dnf's own output, only when the dependency phase ran
+DNF_RAN = "Dependencies resolved."  # dnf's own output, only when a layer was made
+NEW_SRPM = ["evaluate", "build"]    # an SRPM not seen before, every layer it needs cached
+SEEN_SRPM = ["build"]               # an SRPM built before: its resolution is remembered
 
 
 # -- recording proxy, SRPMs, repos ------------------------------------------------------
@@ -83,12 +88,14 @@ def rpmbuild_srpm(spec: Path, sourcedir: Path, outdir: Path) -> Path:
     return srpm
 
 
-def write_spec(directory: Path, name: str, *, release: str = "1", headers: str = "", sections: str = "") -> Path:
+def write_spec(directory: Path, name: str, *, release: str = "1", headers: str = "", sections: str = "",
+               build_arch: str = "noarch") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     spec = directory / f"{name}.spec"
+    arch = f"BuildArch: {build_arch}\n" if build_arch else ""
     spec.write_text(
         f"Name: {name}\nVersion: 1.0\nRelease: {release}\nSummary: cache test package {name}\nLicense: MIT\n"
-        f"BuildArch: noarch\nAutoReqProv: no\n{headers}\n%description\nCache test package {name}.\n\n"
+        f"{arch}AutoReqProv: no\n{headers}\n%description\nCache test package {name}.\n\n"
         + (sections or "%prep\n%build\n%install\nmkdir -p %{buildroot}/usr/share/" + name
            + "\n%files\n/usr/share/" + name + "\n"))
     return spec
@@ -110,6 +117,36 @@ def copy_repo(source: Path, target: Path) -> Path:
     return target
 
 
+def arch_conditional_spec(directory: Path, name: str, only_on: str) -> Path:
+    """A package whose BuildRequires libgreet-devel holds only on ``only_on``."""
+    return write_spec(directory, name, headers=f"%ifarch {only_on}\nBuildRequires: libgreet-devel\n%endif\n",
+                      build_arch="")
+
+
+def foreign_arch() -> str:
+    return "aarch64" if ARCH != "aarch64" else "x86_64"
+
+
+#: Where the SRPMs of the arch-conditional packages are made: neither their arch nor ours.
+SRPM_ARCH = "s390x"
+
+
+def rpmbuild_srpm_for(spec: Path, outdir: Path, target: str) -> Path:
+    """An SRPM whose header was evaluated for ``target``, as a builder of another arch makes it."""
+    topdir = outdir / f".top-{spec.stem}-{target}"
+    subprocess.run(["rpmbuild", "-bs", "--quiet", "--target", target, "--define", f"_topdir {topdir}",
+                    str(spec)], check=True, capture_output=True, text=True)
+    (made,) = (topdir / "SRPMS").glob("*.src.rpm")
+    srpm = Path(shutil.move(str(made), outdir / f"{spec.stem}-{target}-{made.name}"))
+    shutil.rmtree(topdir)
+    return srpm
+
+
+def srpm_requires(srpm: Path) -> set[str]:
+    out = subprocess.run(["rpm", "-qp", "--requires", str(srpm)], capture_output=True, text=True, check=True).stdout
+    return {line.strip() for line in out.splitlines() if not line.startswith("rpmlib(")}
+
+
 @pytest.fixture(scope="module")
 def srpms(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("cache-srpms")
@@ -123,6 +160,12 @@ def srpms(tmp_path_factory) -> dict[str, Path]:
     assert "\nRelease:        1\n" in text
     (bumped / "hello-noarch.spec").write_text(text.replace("\nRelease:        1\n", "\nRelease:        2\n"))
     made["hello-noarch-2"] = rpmbuild_srpm(bumped / "hello-noarch.spec", bumped, out)
+    # dynamic-br with its Release bumped: a new SRPM generating the same BuildRequires.
+    dynamic = out / "dynamic-br-2"
+    dynamic.mkdir()
+    text = (EXAMPLES / "dynamic-br" / "dynamic-br.spec").read_text()
+    (dynamic / "dynamic-br.spec").write_text(text.replace("\nRelease:        1\n", "\nRelease:        2\n"))
+    made["dynamic-br-2"] = rpmbuild_srpm(dynamic / "dynamic-br.spec", dynamic, out)
     # A BuildRequires no repo has.
     missing = write_spec(out / "needs-missing", "needs-missing",
                          headers="BuildRequires: adjutant-no-such-package-anywhere\n")
@@ -133,6 +176,12 @@ def srpms(tmp_path_factory) -> dict[str, Path]:
                                             "mkdir -p %{buildroot}/usr/share/dynamic-none\n"
                                             "%files\n/usr/share/dynamic-none\n")
     made["dynamic-none"] = rpmbuild_srpm(generates_nothing, generates_nothing.parent, out)
+    # Two packages whose SRPMs, made on a builder of a third arch, list the same BuildRequires
+    # (none), while on this arch one of them asks for libgreet-devel.
+    made["arch-here"] = rpmbuild_srpm_for(arch_conditional_spec(out / "arch-here", "arch-here", ARCH), out,
+                                          SRPM_ARCH)
+    made["arch-there"] = rpmbuild_srpm_for(
+        arch_conditional_spec(out / "arch-there", "arch-there", foreign_arch()), out, SRPM_ARCH)
     return made
 
 
@@ -140,7 +189,6 @@ def srpms(tmp_path_factory) -> dict[str, Path]:
 
 @dataclass
 class Build:
-    name: str                  # the environment the key selects
     recorder: RecordingManager
     resultdir: Path
     result: BuildResult | None = None
@@ -155,8 +203,12 @@ class Build:
         return sorted(p.name for p in self.result.rpms)
 
     @property
-    def hit(self) -> bool:
-        return self.recorder.purposes == ["build"] and REUSED in self.root_log
+    def layers_made(self) -> int:
+        return self.recorder.purposes.count("dependencies")
+
+    @property
+    def installed_names(self) -> set[str]:
+        return {p.name for p in self.result.installed}
 
 
 @dataclass
@@ -167,7 +219,6 @@ class Harness:
     workdir: Path
     repo: Path
     tag: str
-    names: set[str] = field(default_factory=set)
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -182,15 +233,13 @@ class Harness:
               check: bool = True) -> Build:
         manager = manager or self.manager
         spec = self.spec(repo, manager)
-        name = environment_name(spec.tag, spec.arch, cache_key(cache_inputs(spec, srpm)))
         with self._lock:
-            self.names.add(name)
             self._count += 1
             resultdir = self.workdir / f"results-{self._count}"
         recorder = RecordingManager(manager)
         runner = BuildrootRunner(recorder, {LABEL_WORKER: self.worker},
-                                 cache=BuildrootCache(store or self.store, recorder))
-        build = Build(name, recorder, resultdir)
+                                 cache=BuildrootCache(store or self.store, recorder), work_root=self.workdir / "work")
+        build = Build(recorder, resultdir)
         logs = BuildLogs(resultdir)
         try:
             build.result = runner.build(spec, srpm, resultdir, logs)
@@ -204,9 +253,9 @@ class Harness:
             assert not container_exists(handle.id), f"the runner left container {handle.name}"
         return build
 
-    def only_environment(self):
-        (env,) = self.store.list()
-        return env
+    def environments(self) -> dict[str, object]:
+        """The store's records by what they hold: "group", or the sorted requirements of a layer."""
+        return {" ".join(env.inputs["requirements"]) or "group": env for env in self.store.list()}
 
 
 def container_exists(container_id: str) -> bool:
@@ -219,11 +268,11 @@ def harness(podman_manager, worker_id, sample_repo, tmp_path):
     store = EnvironmentStore(tmp_path / "envs.sqlite")
     h = Harness(podman_manager, store, worker_id, tmp_path, sample_repo, tag=f"cachetest-{uuid.uuid4().hex[:8]}")
     yield h
-    # Also any image of this tag that a failed step kept out of h.names and the store.
+    # Also any image of this tag that a failed step kept out of the store.
     tagged = subprocess.run(["podman", "images", "--format", "{{.Repository}}",
                              "--filter", f"reference=localhost/adjutant-{h.tag}-*"],
                             capture_output=True, text=True, check=False).stdout.split()
-    names = h.names | {env.name for env in store.list()} | {ref.rpartition("/")[2] for ref in tagged}
+    names = {env.name for env in store.list()} | {ref.rpartition("/")[2] for ref in tagged}
     store.clean(podman_manager, names)
     assert store.list() == []
     left = [name for name in names if podman_manager.image_info(image_ref(name)) is not None]
@@ -232,68 +281,83 @@ def harness(podman_manager, worker_id, sample_repo, tmp_path):
 
 # -- (a) miss, then hit ---------------------------------------------------------------------
 
-def test_first_build_misses_and_records_second_hits(harness, srpms, podman_manager):
+def test_first_build_makes_the_group_layer_second_build_of_the_srpm_reuses_it(harness, srpms, podman_manager):
     first = harness.build(srpms["hello-noarch"])
-    assert first.recorder.purposes == ["dependencies", "build"]
-    assert first.recorder.committed == [image_ref(first.name)]
+    assert first.recorder.purposes == ["dependencies", "evaluate", "build"]
+    (group,) = harness.store.list()
+    assert first.recorder.committed == [image_ref(group.name)]
     assert DNF_RAN in first.root_log and REUSED not in first.root_log
     assert first.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
     assert first.result.srpm.name == "hello-noarch-1.0-1.src.rpm"
 
-    env = harness.only_environment()
     base = podman_manager.image_info(DEV_IMAGE)
-    image = podman_manager.image_info(env.image_ref)
-    assert env.name == first.name and env.tag == harness.tag and env.arch == ARCH
-    assert image is not None and image.id == env.image_id
-    assert env.base_digest == base.digest and env.base_image == DEV_IMAGE
-    assert env.use_count == 0
-    assert {p["name"] for p in env.inputs["installed"]} >= {"sample-buildsys-build"}
+    image = podman_manager.image_info(group.image_ref)
+    assert group.tag == harness.tag and group.arch == ARCH and group.inputs["requirements"] == []
+    assert image is not None and image.id == group.image_id
+    assert group.base_digest == base.digest and group.base_image == DEV_IMAGE
+    assert group.use_count == 0
+    assert {p["name"] for p in group.inputs["installed"]} >= {"sample-buildsys-build"}
 
     second = harness.build(srpms["hello-noarch"])
-    assert second.recorder.purposes == ["build"], "a cache hit must not create a dependency container"
+    assert second.recorder.purposes == SEEN_SRPM, "an SRPM built before needs neither a layer nor an evaluation"
     assert second.recorder.committed == []
-    assert f"{REUSED} {env.name}" in second.root_log
+    assert f"{REUSED} {group.name}" in second.root_log
     assert DNF_RAN not in second.root_log
     assert second.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
-    assert second.result.srpm.name == "hello-noarch-1.0-1.src.rpm"
     assert second.result.installed == first.result.installed
     assert (second.resultdir / "installed_pkgs.json").is_file()
     assert set(second.result.phase_seconds) == {"dependencies", "build"}
     (build_spec, _), = second.recorder.created
-    assert build_spec.image == env.image_ref, "the build phase must start from the cached image"
-    after = harness.only_environment()
-    assert after.use_count == 1 and after.image_id == env.image_id
-    assert after.last_used >= env.last_used
+    assert build_spec.image == group.image_ref, "the build phase must start from the cached image"
+    after, = harness.store.list()
+    assert after.use_count == 1 and after.image_id == group.image_id
+
+
+def test_a_layer_is_made_once_for_the_buildrequires(harness, srpms):
+    first = harness.build(srpms["hello-c"])
+    assert first.recorder.purposes == ["dependencies", "evaluate", "dependencies", "build"]
+    layers = harness.environments()
+    # The layers keep their files' owners (a commit taken while podman still had the killed
+    # container's storage mounted stored them with the host's ids).
+    owners = subprocess.run(["podman", "run", "--rm", "--uidmap", "0:1:65536", "--gidmap", "0:1:65536",
+                             layers["gcc libgreet-devel"].image_ref, "stat", "-c", "%U %n", "/builddir/build",
+                             "/builddir/build/SOURCES", "/usr/include/greet.h"],
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    assert owners[:3] == ["root /builddir/build", "mockbuild /builddir/build/SOURCES", "root /usr/include/greet.h"]
+    assert set(layers) == {"group", "gcc libgreet-devel"}
+    assert layers["gcc libgreet-devel"].inputs["parent"] == layers["group"].name
+    assert "libgreet-devel" in first.installed_names
+    assert first.result.installed == tuple(sorted(first.result.installed, key=lambda p: p.nevra))
+    assert harness.build(srpms["hello-c"]).recorder.purposes == SEEN_SRPM
 
 
 # -- (b) another SRPM, same BuildRequires ----------------------------------------------------
 
-def test_other_srpm_with_same_buildrequires_hits_and_builds_its_own_version(harness, srpms):
+def test_other_srpm_with_same_buildrequires_reuses_and_builds_its_own_version(harness, srpms):
     first = harness.build(srpms["hello-noarch"])
-    assert first.recorder.purposes == ["dependencies", "build"]
     bumped = harness.build(srpms["hello-noarch-2"])
-    assert bumped.name == first.name
-    assert bumped.hit, bumped.recorder.purposes
+    assert bumped.recorder.purposes == NEW_SRPM, "a new SRPM is evaluated, and nothing is installed"
+    assert bumped.recorder.committed == []
     # The build phase unpacked its own SRPM, not the one the environment was made with.
     assert bumped.rpm_names == ["hello-noarch-1.0-2.noarch.rpm"]
     assert bumped.result.srpm.name == "hello-noarch-1.0-2.src.rpm"
     release = subprocess.run(["rpm", "-qp", "--qf", "%{RELEASE}", str(bumped.result.rpms[0])],
                              capture_output=True, text=True, check=True).stdout
     assert release == "2"
+    assert bumped.result.installed == first.result.installed
     assert len(harness.store.list()) == 1
 
 
 # -- (c) the key is the repo's package set, not its location or metadata -----------------------
 
 def test_regenerated_repo_with_same_packages_hits_one_more_package_misses(harness, srpms, sample_repo, tmp_path):
-    first = harness.build(srpms["hello-noarch"])
-    assert first.recorder.purposes == ["dependencies", "build"]
+    harness.build(srpms["hello-noarch"])
+    (group,) = harness.store.list()
 
     same = copy_repo(sample_repo, tmp_path / "same-packages")
     assert (same / "repodata" / "repomd.xml").read_bytes() != (sample_repo / "repodata" / "repomd.xml").read_bytes()
     again = harness.build(srpms["hello-noarch"], repo=same)
-    assert again.name == first.name
-    assert again.hit, again.recorder.purposes
+    assert again.recorder.purposes == SEEN_SRPM
     assert again.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
 
     extra_spec = write_spec(tmp_path / "extra-src", "adjutant-cache-extra")
@@ -308,55 +372,59 @@ def test_regenerated_repo_with_same_packages_hits_one_more_package_misses(harnes
     shutil.copy(sample_repo / "comps.xml", more / "comps.xml")
     createrepo(more)
     other = harness.build(srpms["hello-noarch"], repo=more)
-    assert other.name != first.name
-    assert other.recorder.purposes == ["dependencies", "build"]
+    assert other.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert REUSED not in other.root_log
     assert other.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
-    assert sorted(env.name for env in harness.store.list()) == sorted([first.name, other.name])
+    assert len(harness.store.list()) == 2 and group.name in {env.name for env in harness.store.list()}
 
 
 # -- (d) invalidation -------------------------------------------------------------------------
 
-def test_changed_base_digest_or_missing_image_rebuilds(harness, srpms, podman_manager, caplog):
+def test_changed_base_digest_wrong_inputs_or_missing_image_rebuilds(harness, srpms, podman_manager, caplog):
     caplog.set_level(logging.INFO, logger="koji_adjutant.buildroot.cache")
-    first = harness.build(srpms["hello-noarch"])
-    env = harness.only_environment()
+    harness.build(srpms["hello-noarch"])
+    (env,) = harness.store.list()
     real_digest = env.base_digest
 
     harness.store.record(dataclasses.replace(env, base_digest="sha256:" + "0" * 64))
     stale_base = harness.build(srpms["hello-noarch"])
-    assert stale_base.name == first.name
-    assert stale_base.recorder.purposes == ["dependencies", "build"]
+    assert stale_base.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert DNF_RAN in stale_base.root_log and REUSED not in stale_base.root_log
     assert any("not reusing" in r.getMessage() and "base image" in r.getMessage() for r in caplog.records)
-    remade = harness.only_environment()
+    (remade,) = harness.store.list()
     assert remade.base_digest == real_digest
     assert remade.image_id != env.image_id
     assert podman_manager.image_info(env.image_id) is None, "the stale image must be removed"
     assert podman_manager.image_info(remade.image_ref).id == remade.image_id
-    assert stale_base.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
 
     caplog.clear()
-    podman_manager.remove_image(remade.image_ref)
+    # Same name, other inputs: the name holds only 48 bits of the key, the record all of it.
+    harness.store.record(dataclasses.replace(remade, inputs_hash="f" * 64))
+    collided = harness.build(srpms["hello-noarch"])
+    assert collided.recorder.purposes == ["dependencies", "evaluate", "build"]
+    assert any("inputs differ" in r.getMessage() for r in caplog.records)
+
+    caplog.clear()
+    (current,) = harness.store.list()
+    podman_manager.remove_image(current.image_ref)
     image_gone = harness.build(srpms["hello-noarch"])
-    assert image_gone.recorder.purposes == ["dependencies", "build"]
+    assert image_gone.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert REUSED not in image_gone.root_log
     assert any("its image is gone" in r.getMessage() for r in caplog.records)
-    rebuilt = harness.only_environment()
+    (rebuilt,) = harness.store.list()
     assert podman_manager.image_info(rebuilt.image_ref).id == rebuilt.image_id
-    assert rebuilt.image_id != remade.image_id
     assert image_gone.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
 
     # And the rebuilt one is used again.
-    assert harness.build(srpms["hello-noarch"]).hit
+    assert harness.build(srpms["hello-noarch"]).recorder.purposes == SEEN_SRPM
 
 
 # -- (e) two builds of the same thing at once ----------------------------------------------------
 
-def test_concurrent_builds_make_the_environment_once(harness, srpms):
+def test_concurrent_builds_make_each_layer_once(harness, srpms):
     """Two threads, each with its own PodmanManager and its own EnvironmentStore object on the
-    same file (as two task processes would have): one makes the environment, the other waits
-    on its lock and reuses it."""
+    same file (as two task processes would have): each layer is made by one of them, and the
+    other waits on its lock and reuses it."""
     from koji_adjutant.container.podman import PodmanManager
 
     barrier = threading.Barrier(2)
@@ -380,37 +448,52 @@ def test_concurrent_builds_make_the_environment_once(harness, srpms):
     assert not any(t.is_alive() for t in threads), "a concurrent build hung"
     assert errors == []
     assert all(b is not None and b.error is None for b in builds), [b and b.error for b in builds]
-    dependency_containers = sum(b.recorder.purposes.count("dependencies") for b in builds)
-    assert dependency_containers == 1, [b.recorder.purposes for b in builds]
-    assert sorted(len(b.recorder.committed) for b in builds) == [0, 1]
-    assert sorted(b.hit for b in builds) == [False, True]
+    assert sum(b.layers_made for b in builds) == 2, [b.recorder.purposes for b in builds]
+    assert sum(len(b.recorder.committed) for b in builds) == 2
     for build in builds:
         assert build.rpm_names == [f"hello-c-1.0-1.{ARCH}.rpm"]
-    env = harness.only_environment()
-    assert env.use_count == 1
-    assert "libgreet-devel" in {p["name"] for p in env.inputs["installed"]} or ARCH not in ("x86_64", "aarch64")
+        assert "libgreet-devel" in build.installed_names
+    assert set(harness.environments()) == {"group", "gcc libgreet-devel"}
 
 
 # -- (f) a failed dependency phase leaves nothing ------------------------------------------------
 
-def test_failed_dependency_phase_records_nothing(harness, srpms, podman_manager):
+def test_failed_layer_records_nothing(harness, srpms, podman_manager):
     failed = harness.build(srpms["needs-missing"], check=False)
     assert isinstance(failed.error, BuildrootError), failed.error
     assert "adjutant-no-such-package-anywhere" in str(failed.error)
-    assert failed.recorder.purposes == ["dependencies"]
-    assert failed.recorder.committed == []
-    assert harness.store.list() == []
-    assert podman_manager.image_info(image_ref(failed.name)) is None
+    assert failed.recorder.purposes == ["dependencies", "evaluate", "dependencies"]
+    assert len(failed.recorder.committed) == 1, "only the group layer was committed"
+    assert set(harness.environments()) == {"group"}
+    tagged = subprocess.run(["podman", "images", "-q", "--filter", f"reference=localhost/adjutant-{harness.tag}-*"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert len(tagged) == 1, "the failed layer's image must be gone"
 
 
-# -- dynamic BuildRequires: the key must include the exact SRPM ------------------------------------
+# -- (g) the key is what the package asks, evaluated in the buildroot -------------------------------
 
-def test_dynamic_buildrequires_srpms_do_not_share_an_environment(harness, srpms):
+def test_dynamic_buildrequires_are_part_of_the_key(harness, srpms):
     nothing = harness.build(srpms["dynamic-none"])
-    assert nothing.recorder.purposes == ["dependencies", "build"]
-    # dynamic-br generates libgreet-devel, which dynamic-none's environment lacks.
-    dynamic = harness.build(srpms["dynamic-br"], check=False)
-    assert dynamic.error is None, dynamic.error
-    assert dynamic.name != nothing.name
-    assert dynamic.recorder.purposes == ["dependencies", "build"]
-    assert all("srpm_sha256" in env.inputs["key"] for env in harness.store.list())
+    assert nothing.layers_made == 1 and "libgreet-devel" not in nothing.installed_names
+    # dynamic-br generates libgreet-devel, which dynamic-none's buildroot lacks.
+    dynamic = harness.build(srpms["dynamic-br"])
+    assert dynamic.recorder.purposes == ["evaluate", "dependencies", "build"]
+    assert "libgreet-devel" in dynamic.installed_names
+    assert set(harness.environments()) == {"group", "libgreet-devel"}
+    # A new release generating the same BuildRequires reuses that layer (the old key, on the
+    # SRPM's checksum, made it anew).
+    bumped = harness.build(srpms["dynamic-br-2"])
+    assert bumped.recorder.purposes == NEW_SRPM
+    assert bumped.rpm_names == ["dynamic-br-1.0-2.noarch.rpm"]
+
+
+def test_srpms_whose_headers_match_but_whose_arch_conditionals_differ_get_what_this_arch_asks(harness, srpms):
+    """Both SRPMs list no BuildRequires (their headers were evaluated on another arch); on this
+    arch one asks for libgreet-devel. Keyed on headers they would share a buildroot."""
+    assert srpm_requires(srpms["arch-here"]) == srpm_requires(srpms["arch-there"]) == set()
+    there = harness.build(srpms["arch-there"])
+    here = harness.build(srpms["arch-here"])
+    assert "libgreet-devel" not in there.installed_names
+    assert "libgreet-devel" in here.installed_names
+    assert here.recorder.purposes == ["evaluate", "dependencies", "build"]
+    assert set(harness.environments()) == {"group", "libgreet-devel"}

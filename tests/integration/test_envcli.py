@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from koji_adjutant import __version__, envcli
-from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Privileges
 from koji_adjutant.envstore import LABEL_ENVIRONMENT, Environment, EnvironmentStore, environment_name, image_ref
 
 pytestmark = pytest.mark.podman
@@ -49,7 +49,8 @@ def cached_environment(podman_manager, worker_id, store_path):
     labels = {LABEL_WORKER: worker_id, LABEL_PURPOSE: "integration-test"}
     base = manager.image_info(DEV_IMAGE)
     source = manager.create(ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"],
-                                          labels={**labels, "io.koji-adjutant.test": name}))
+                                          labels={**labels, "io.koji-adjutant.test": name},
+                                          privileges=Privileges.PACKAGE_MANAGER))
     try:
         manager.start(source)
         info = manager.commit(source, image_ref(name), labels={LABEL_ENVIRONMENT: name})
@@ -123,7 +124,8 @@ def test_clean_all_removes_the_images_no_record_names(podman_manager, cached_env
     store, other = EnvironmentStore(store_path), EnvironmentStore(tmp_path / "other" / "environments.sqlite")
     names = {key: environment_name(f"orphan-{key}", "x86_64", uuid.uuid4().hex) for key in ("a", "b", "c", "d")}
     source = manager.create(ContainerSpec(image=DEV_IMAGE, command=["sleep", "infinity"],
-                                          labels={LABEL_WORKER: worker_id, LABEL_PURPOSE: "integration-test"}))
+                                          labels={LABEL_WORKER: worker_id, LABEL_PURPOSE: "integration-test"},
+                                          privileges=Privileges.PACKAGE_MANAGER))
     made = []
     try:
         manager.start(source)

@@ -1,9 +1,10 @@
-"""The mount contract of the buildroot (docs/adr/0003): what each phase's container may see.
+"""The mount contract of the buildroot (docs/adr/0003): what each container may see and do.
 
-First the pure functions ``dependency_mounts``/``build_mounts``, then a real
-build of hello-noarch through a recording proxy of the real PodmanManager:
-what the runner asks for must be exactly that contract, and the containers
-podman made must match it.
+First the pure functions ``package_manager_mounts``/``phase_mounts``, then a
+real build of hello-noarch through a recording proxy of the real
+PodmanManager: what the runner asks for must be exactly that contract, and the
+containers podman made must match it: mounts, network, user, capabilities,
+user namespace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 
 from koji_adjutant.buildroot.logs import BuildLogs
 from koji_adjutant.buildroot.render import render
-from koji_adjutant.buildroot.runner import BuildrootRunner, build_mounts, dependency_mounts
+from koji_adjutant.buildroot.environments import package_manager_mounts
+from koji_adjutant.buildroot.runner import BuildrootRunner, phase_mounts
 from koji_adjutant.buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource,
                                           Timeouts, kojid_macros)
 from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerHandle, ContainerSpec,
@@ -33,6 +35,8 @@ DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
 SETUP = "/var/lib/adjutant/setup"
 INPUT = "/var/lib/adjutant/input"
 REPOS = "/var/lib/adjutant/repos"
+PACKAGE_MANAGER_CAPS = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_SETFCAP", "CAP_SETGID",
+                        "CAP_SETUID"}
 
 
 def triples(mounts) -> list[tuple[Path, str, bool]]:
@@ -47,14 +51,13 @@ def _spec(*repos: RepoSource) -> BuildrootSpec:
 
 
 @pytest.mark.parametrize("location", ["/srv/repos/sample", "file:///srv/repos/sample"])
-def test_dependency_mounts_local_and_url_repo(location):
+def test_package_manager_mounts_local_and_url_repo(location):
     spec = _spec(RepoSource("local", location), RepoSource("remote", "https://repos.example.invalid/f40/x86_64/"))
-    setup, input_dir = Path("/tmp/ws/setup"), Path("/tmp/ws/input")
-    assert triples(dependency_mounts(spec, setup, input_dir)) == [
+    setup = Path("/tmp/ws/setup")
+    assert triples(package_manager_mounts(spec, setup)) == [
         (setup, SETUP, True),
-        (input_dir, INPUT, True),
         (Path("/srv/repos/sample"), f"{REPOS}/local", True),
-        # the URL repo is not mounted
+        # the URL repo is not mounted, and nothing of the package's: not even its SRPM
     ]
     assert not spec.offline
 
@@ -62,13 +65,13 @@ def test_dependency_mounts_local_and_url_repo(location):
 def test_local_repo_mounted_under_its_own_id_whatever_the_order():
     spec = _spec(RepoSource("remote", "https://repos.example.invalid/r/"), RepoSource("local-1", "/srv/a"),
                  RepoSource("local-2", "/srv/b"))
-    assert triples(dependency_mounts(spec, Path("/w/setup"), Path("/w/input"))) == [
-        (Path("/w/setup"), SETUP, True), (Path("/w/input"), INPUT, True),
+    assert triples(package_manager_mounts(spec, Path("/w/setup"))) == [
+        (Path("/w/setup"), SETUP, True),
         (Path("/srv/a"), f"{REPOS}/local-1", True), (Path("/srv/b"), f"{REPOS}/local-2", True)]
 
 
-def test_build_mounts_only_the_setup_and_the_input():
-    assert triples(build_mounts(Path("/tmp/ws/setup"), Path("/tmp/ws/input"))) == [
+def test_phase_mounts_only_the_setup_and_the_input():
+    assert triples(phase_mounts(Path("/tmp/ws/setup"), Path("/tmp/ws/input"))) == [
         (Path("/tmp/ws/setup"), SETUP, True), (Path("/tmp/ws/input"), INPUT, True)]
 
 
@@ -77,7 +80,7 @@ def test_rendered_repo_file_points_at_the_mounts():
     spec = _spec(RepoSource("local", "/srv/repos/sample"), RepoSource("remote", "https://repos.example.invalid/r/"))
     repo_file = {f.name: f.content for f in render(spec)}["koji.repo"]
     baseurls = [line.split("=", 1)[1] for line in repo_file.splitlines() if line.startswith("baseurl=")]
-    mounted = {target for _, target, _ in triples(dependency_mounts(spec, Path("/w/setup"), Path("/w/input")))}
+    mounted = {target for _, target, _ in triples(package_manager_mounts(spec, Path("/w/setup")))}
     assert baseurls == [f"file://{REPOS}/local", "https://repos.example.invalid/r/"]
     assert f"{REPOS}/local" in mounted
 
@@ -117,7 +120,8 @@ class RecordingManager:
 def recorded_build(podman_manager, worker_id, sample_repo, tmp_path_factory):
     """hello-noarch, spec to RPMs, through the runner as cli.py drives it, recording every container."""
     proxy = RecordingManager(podman_manager)
-    runner = BuildrootRunner(proxy, {LABEL_WORKER: worker_id})
+    work_root = tmp_path_factory.mktemp("mount-contract-work") / "work"
+    runner = BuildrootRunner(proxy, {LABEL_WORKER: worker_id}, work_root=work_root)
     resultdir = tmp_path_factory.mktemp("mount-contract-results")
     arch = platform.machine()
     logs = BuildLogs(resultdir)
@@ -133,7 +137,8 @@ def recorded_build(podman_manager, worker_id, sample_repo, tmp_path_factory):
         result = runner.build(spec, srpm, resultdir, logs)
     finally:
         logs.close()
-    return spec, result, {c.spec.labels[LABEL_PURPOSE]: c for c in proxy.created}, [c.spec for c in proxy.created]
+    return (spec, result, {c.spec.labels[LABEL_PURPOSE]: c for c in proxy.created}, [c.spec for c in proxy.created],
+            work_root)
 
 
 def inspected_mounts(created: Created) -> list[tuple[Path, str, bool]]:
@@ -141,15 +146,15 @@ def inspected_mounts(created: Created) -> list[tuple[Path, str, bool]]:
 
 
 @pytest.mark.podman
-def test_three_containers_in_order(recorded_build):
-    _, result, _, specs = recorded_build
-    assert [s.labels[LABEL_PURPOSE] for s in specs] == ["srpm", "dependencies", "build"]
+def test_four_containers_in_order(recorded_build):
+    _, result, _, specs, _ = recorded_build
+    assert [s.labels[LABEL_PURPOSE] for s in specs] == ["srpm", "dependencies", "evaluate", "build"]
     assert [p.name for p in result.rpms] == ["hello-noarch-1.0-1.noarch.rpm"]
 
 
 @pytest.mark.podman
 def test_labels(recorded_build, worker_id):
-    _, _, created, _ = recorded_build
+    _, _, created, _, _ = recorded_build
     for purpose, container in created.items():
         assert dict(container.spec.labels) == {LABEL_WORKER: worker_id, LABEL_PURPOSE: purpose}
         labels = container.inspected["Config"]["Labels"]
@@ -159,7 +164,7 @@ def test_labels(recorded_build, worker_id):
 
 @pytest.mark.podman
 def test_srpm_phase_mounts(recorded_build):
-    _, _, created, _ = recorded_build
+    _, _, created, _, _ = recorded_build
     srpm = created["srpm"]
     expected = [((EXAMPLES / "hello-noarch").resolve(), INPUT, True)]
     assert triples(srpm.spec.mounts) == expected
@@ -167,35 +172,57 @@ def test_srpm_phase_mounts(recorded_build):
 
 
 @pytest.mark.podman
-def test_dependency_phase_mounts(recorded_build):
-    spec, _, created, _ = recorded_build
+def test_package_manager_mounts(recorded_build):
+    spec, _, created, _, work_root = recorded_build
     dependencies = created["dependencies"]
     setup = Path(dependencies.spec.mounts[0].source)
     workspace = setup.parent
-    assert workspace.parent == Path(tempfile.gettempdir()) and workspace.name.startswith("adjutant-buildroot-")
-    expected = [(workspace / "setup", SETUP, True), (workspace / "input", INPUT, True),
-                (Path(spec.repos[0].location), f"{REPOS}/local", True)]
-    assert triples(dependencies.spec.mounts) == expected
-    assert triples(dependencies.spec.mounts) == triples(dependency_mounts(spec, workspace / "setup",
-                                                                          workspace / "input"))
+    assert workspace.parent == work_root and workspace.name.startswith("build-")
+    expected = [(workspace / "setup", SETUP, True), (Path(spec.repos[0].location), f"{REPOS}/local", True)]
+    assert triples(dependencies.spec.mounts) == expected == triples(package_manager_mounts(spec, setup))
     assert inspected_mounts(dependencies) == sorted(expected)
     assert not workspace.exists(), "the workspace must be removed after the build"
 
 
 @pytest.mark.podman
-def test_build_phase_mounts(recorded_build):
-    _, _, created, _ = recorded_build
+def test_work_root_is_private(recorded_build):
+    *_, work_root = recorded_build
+    assert work_root.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.podman
+@pytest.mark.parametrize("purpose", ["evaluate", "build"])
+def test_package_code_phases_mount_the_setup_and_the_input(recorded_build, purpose):
+    _, _, created, _, _ = recorded_build
     workspace = Path(created["dependencies"].spec.mounts[0].source).parent
-    build = created["build"]
+    phase = created[purpose]
     expected = [(workspace / "setup", SETUP, True), (workspace / "input", INPUT, True)]
-    assert triples(build.spec.mounts) == expected == triples(build_mounts(workspace / "setup",
-                                                                          workspace / "input"))
-    assert inspected_mounts(build) == sorted(expected)
+    assert triples(phase.spec.mounts) == expected == triples(phase_mounts(workspace / "setup", workspace / "input"))
+    assert inspected_mounts(phase) == sorted(expected)
+
+
+@pytest.mark.podman
+def test_every_container_is_isolated(recorded_build):
+    """Its own user namespace with root at the first subordinate id, no new privileges; only the
+    package manager has capabilities, and only those it needs."""
+    _, _, created, _, _ = recorded_build
+    for purpose, container in created.items():
+        host = container.inspected["HostConfig"]
+        assert host["IDMappings"] == {"UidMap": ["0:1:65536"], "GidMap": ["0:1:65536"]}, purpose
+        assert host["UsernsMode"] == "private", purpose
+        assert "no-new-privileges" in host["SecurityOpt"], purpose
+        assert not host.get("CapAdd"), purpose  # nothing beyond podman's default set...
+        dropped = set(host["CapDrop"])        # ...of which only the package manager keeps some
+        assert {"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETPCAP", "CAP_SYS_CHROOT"} <= dropped, purpose
+        if purpose == "dependencies":
+            assert not dropped & PACKAGE_MANAGER_CAPS
+        else:
+            assert PACKAGE_MANAGER_CAPS <= dropped, purpose
 
 
 @pytest.mark.podman
 def test_every_mount_is_read_only(recorded_build):
-    _, _, created, _ = recorded_build
+    _, _, created, _, _ = recorded_build
     for purpose, container in created.items():
         assert container.spec.mounts, purpose
         assert all(m.read_only for m in container.spec.mounts), purpose
@@ -204,7 +231,7 @@ def test_every_mount_is_read_only(recorded_build):
 
 @pytest.mark.podman
 def test_no_network_in_offline_phases(recorded_build):
-    spec, _, created, _ = recorded_build
+    spec, _, created, _, _ = recorded_build
     assert spec.offline
     for purpose, container in created.items():
         assert container.spec.network is Network.NONE, purpose
@@ -213,11 +240,14 @@ def test_no_network_in_offline_phases(recorded_build):
 
 @pytest.mark.podman
 def test_images_and_users(recorded_build, podman_manager):
-    _, _, created, _ = recorded_build
+    _, _, created, _, _ = recorded_build
     assert created["srpm"].spec.image == DEV_IMAGE
     assert created["dependencies"].spec.image == DEV_IMAGE
     buildroot = created["build"].spec.image
     assert buildroot.startswith("localhost/adjutant-local-"), buildroot
+    assert created["evaluate"].spec.image == buildroot
     assert podman_manager.image_info(buildroot) is None, "the committed buildroot image must be removed"
-    assert created["build"].spec.user == "mockbuild"
-    assert created["build"].inspected["Config"]["User"] == "mockbuild"
+    for purpose in ("evaluate", "build"):
+        assert created[purpose].spec.user == "mockbuild"
+        assert created[purpose].inspected["Config"]["User"] == "mockbuild"
+    assert created["dependencies"].spec.user is None  # root, the package manager

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount, Network,
+from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount, Network, Privileges,
                                                PullPolicy, ResourceLimits, Stream)
 from koji_adjutant.container.limits import LimitMode
 from koji_adjutant.errors import ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError
@@ -207,7 +207,7 @@ def test_exec_ends_when_the_container_dies_under_it(manager, containers):
 
 
 def test_commit(manager, containers, make_spec):
-    handle = containers()
+    handle = containers(privileges=Privileges.PACKAGE_MANAGER)
     assert manager.exec(handle, ["sh", "-c", "echo committed > /etc/adjutant-marker"]) == 0
     ref = f"localhost/adjutant-test-commit:{uuid.uuid4().hex[:8]}"
     image_labels = {"io.koji-adjutant.test-commit": "yes", "io.koji-adjutant.task": "1234",
@@ -310,6 +310,7 @@ def test_network_host(manager, make_spec):
 
 
 def test_read_only_mount(manager, make_spec, tmp_path):
+    tmp_path.chmod(0o755)  # container users are subordinate ids: a mount must be readable by others
     (tmp_path / "given.txt").write_text("given\n")
     spec = make_spec(["sh", "-c", "cat /ro/given.txt && touch /ro/new"], mounts=[Mount(tmp_path, "/ro")])
     recorder = Recorder()
@@ -320,18 +321,27 @@ def test_read_only_mount(manager, make_spec, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-def test_writable_mount_with_keep_id(manager, make_spec, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    spec = make_spec(["sh", "-c", "id -u; echo written > /out/result.txt"], user="1000:1000", keep_id=(1000, 1000),
-                     mounts=[Mount(out, "/out", read_only=False)])
+@pytest.mark.parametrize("user, privileges", [("mockbuild", Privileges.PACKAGE_MANAGER), (None, Privileges.NONE)])
+def test_commit_is_refused_where_package_code_may_have_run(manager, containers, user, privileges):
+    handle = containers(user=user, privileges=privileges)
+    with pytest.raises(ContainerError, match="refusing to commit"):
+        manager.commit(handle, f"localhost/adjutant-test-refused:{uuid.uuid4().hex[:8]}")
+
+
+def test_commit_is_refused_after_an_exec_as_another_user(manager, containers):
+    handle = containers(privileges=Privileges.PACKAGE_MANAGER)
+    assert manager.exec(handle, ["true"], user="mockbuild") == 0
+    with pytest.raises(ContainerError, match="refusing to commit"):
+        manager.commit(handle, f"localhost/adjutant-test-refused:{uuid.uuid4().hex[:8]}")
+
+
+def test_root_inside_is_a_subordinate_id_and_counts_its_own_processes(manager, make_spec):
     recorder = Recorder()
-    result = manager.run(spec, recorder, timeout=30)
-    assert (result.exit_code, recorder.text(Stream.STDOUT)) == (0, "1000\n"), recorder.text(Stream.STDERR)
-    written = out / "result.txt"
-    assert written.read_text() == "written\n"
-    assert written.stat().st_uid == os.getuid()
-    assert written.stat().st_gid == os.getgid()
+    spec = make_spec(["sh", "-c", "cat /proc/self/uid_map; readlink /proc/self/ns/user"])
+    assert manager.run(spec, recorder, timeout=30).exit_code == 0
+    uid_map, userns = recorder.text(Stream.STDOUT).splitlines()
+    assert uid_map.split() == ["0", "1", "65536"]
+    assert userns != os.readlink("/proc/self/ns/user"), "each container has a user namespace of its own"
 
 
 # -- labels and removal --------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from koji_adjutant.errors import BuildError
-from koji_adjutant.scm import allowed_scm, check_spec, find_spec
+from koji_adjutant.scm import allowed_scm, check_spec, checkout, find_spec, source_directory
 
-URL = "git+https://scm.example.com/rpms/hello.git#main"
+REPO = "git+https://scm.example.com/rpms/hello.git"
+URL = f"{REPO}#main"
 
 
 def options(allowed: str = "", by_config: bool = True, by_policy: bool = False) -> SimpleNamespace:
@@ -61,7 +64,8 @@ def test_policy_is_asked_with_kojids_data_and_its_options_applied(mocker):
     assert name == "build_from_scm"
     assert data["scm_host"] == "scm.example.com" and data["scm_repository"] == "/rpms/hello.git"
     assert (data["user_id"], data["channel"], data["scratch"]) == (7, "default", True)
-    assert scm.use_common is True and scm.source_cmd == ["make", "sources"]
+    assert scm.source_cmd == ["make", "sources"]
+    assert scm.use_common is False, "the common repository is never checked out (ADR 0008)"
 
 
 def test_policy_denial_is_a_build_error_with_the_reason(mocker):
@@ -113,3 +117,172 @@ def test_spec_that_only_mentions_them_passes(tmp_path):
     spec.write_text("Name: x\n%description\nThe packager and vendor are set by Koji.\n"
                     "%{?vendor:echo %{vendor}}\n")
     check_spec(spec)
+
+
+# -- what an SCM URL may hold (it is untrusted: any Koji user submits one) ---------------------
+
+ALL_ALLOWED = options("*:*:no:")
+
+
+@pytest.mark.parametrize("url", [
+    "git+https://src.fedoraproject.org/rpms/bash.git#3f4c1e0a9b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e",
+    "git+https://src.fedoraproject.org/rpms/bash.git#origin/f39",
+    "git+https://scm.example.com/rpms/hello.git#v1.2.3",
+    "git+https://scm.example.com/rpms/hello.git#hello-2.12.1-3.fc40",
+    "git+https://scm.example.com/rpms/hello.git#main~2",
+    "git+https://scm.example.com/rpms/hello.git#release/2.x",
+    "git+ssh://jdoe@pkgs.example.com:2222/rpms/hello.git?pkgs/foo#main",
+    "git://[::1]:9418/hello.git#HEAD",
+    "svn+https://svn.example.com/repos/dist?pkgs/foo#1234",
+    "cvs://cvs.example.com/cvs/dist?rpms/bash/F-12#bash-4_0-1_fc12",
+])
+def test_real_world_urls_are_accepted(url):
+    scm = allowed_scm(url, ALL_ALLOWED, None, no_policy_data)
+    assert scm.revision == url.rsplit("#", 1)[1]
+
+
+@pytest.mark.parametrize("url, why", [
+    (f"{REPO}#--upload-pack=touch /tmp/x", "revision '--upload-pack=touch /tmp/x' (or a /-part of it) "
+                                           "starts with '-': it would be read as a command option"),
+    (f"{REPO}#-oProxyCommand=touch", "starts with '-'"),
+    (f"{REPO}#origin/--upload-pack=touch", "starts with '-'"),  # koji hands git what follows origin/
+    (f"{REPO}#main ; touch x", "revision 'main ; touch x' contains ' ' ';': only letters, digits"),
+    (f"{REPO}#main\n--upload-pack=touch", "contains control characters"),  # the URL parser drops \n
+    (f"{REPO}#main\ttouch", "contains control characters"),
+    (f"{REPO}#$(id)", "contains '$' '(' ')'"),
+    (f"{REPO}#`id`", "contains '`'"),
+    (f"{REPO}#main:refs/heads/x", "contains ':'"),  # a refspec of its own
+    (f"{REPO}#main..evil", "is not a git ref name or commit"),
+    (f"{REPO}#.hidden", "is not a git ref name or commit"),
+    (f"{REPO}#main/", "is not a git ref name or commit"),
+    (f"{REPO}#^main", "is not a git ref name or commit"),
+    (f"{REPO}?../../etc#main", "module path '../../etc' has a '.' or '..' part"),
+    (f"{REPO}?a/../../b#main", "module path 'a/../../b' has a '.' or '..' part"),
+    (f"{REPO}?/etc#main", "module path '/etc' is absolute: it must be relative to the repository"),
+    (f"{REPO}?-rHEAD#main", "module path '-rHEAD' starts with '-'"),
+    (f"{REPO}?pkgs/$(id)#main", "is not a plain relative path"),
+    ("git+ssh://-oProxyCommand=touch/rpms/hello.git#main", "host '-oProxyCommand=touch' is not a host name"),
+    ("cvs+ssh://-oProxyCommand=touch@cvs.example.com/cvs#main", "user '-oProxyCommand=touch' is not a plain user"),
+])
+def test_unsafe_urls_are_refused_before_any_allow_check(url, why):
+    """Refused before the policy is asked (no_policy_data would fail) and before anything is fetched."""
+    with pytest.raises(BuildError) as caught:
+        allowed_scm(url, options("*:*", by_policy=True), None, no_policy_data)
+    assert caught.value.message.startswith(f"SCM URL {url!r} refused: ")
+    assert why in caught.value.message
+    assert "[?module]#revision" in caught.value.hint
+
+
+# -- what a checkout hands on stays inside it ----------------------------------------------------
+
+def test_a_spec_linked_inside_the_directory_is_found(tmp_path):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "hello.spec.in").write_text("Name: hello\n")
+    (tmp_path / "hello.spec").symlink_to("specs/hello.spec.in")
+    assert find_spec(tmp_path) == tmp_path / "hello.spec"
+
+
+@pytest.mark.parametrize("target, why", [
+    ("/etc/passwd", "the spec file leaky.spec is a symbolic link that leads out of the checked-out directory"),
+    ("../outside.spec", "the spec file leaky.spec is a symbolic link that leads out of the checked-out directory"),
+    ("missing.spec.in", "the spec file leaky.spec is not a regular file"),
+])
+def test_a_spec_linked_elsewhere_is_refused(tmp_path, target, why):
+    sourcedir = tmp_path / "pkg"
+    sourcedir.mkdir()
+    (tmp_path / "outside.spec").write_text("Name: outside\n")
+    (sourcedir / "leaky.spec").symlink_to(target)
+    with pytest.raises(BuildError) as caught:
+        find_spec(sourcedir)
+    assert caught.value.message == why
+
+
+def test_a_spec_that_is_a_directory_is_refused(tmp_path):
+    (tmp_path / "odd.spec").mkdir()
+    with pytest.raises(BuildError) as caught:
+        find_spec(tmp_path)
+    assert caught.value.message == "the spec file odd.spec is not a regular file"
+
+
+def test_the_source_directory_is_resolved_inside_the_checkout(tmp_path):
+    (tmp_path / "hello" / "pkgs" / "foo").mkdir(parents=True)
+    (tmp_path / "hello" / "current").symlink_to("pkgs/foo")
+    assert source_directory(tmp_path / "hello" / "current", tmp_path) == (tmp_path / "hello/pkgs/foo").resolve()
+
+
+@pytest.mark.parametrize("link, why", [
+    ("/etc", "the checked-out directory hello/pkg is a symbolic link that leads out of the checkout"),
+    ("../..", "the checked-out directory hello/pkg is a symbolic link that leads out of the checkout"),
+    (None, "the checked-out directory hello/pkg does not exist or is not a directory"),
+])
+def test_a_source_directory_out_of_the_checkout_is_refused(tmp_path, link, why):
+    scmdir = tmp_path / "scm"
+    (scmdir / "hello").mkdir(parents=True)
+    if link:
+        (scmdir / "hello" / "pkg").symlink_to(link)
+    with pytest.raises(BuildError) as caught:
+        source_directory(scmdir / "hello" / "pkg", scmdir)
+    assert caught.value.message == why
+
+
+# -- the same on a real checkout: koji's own commands, a local repository ------------------------
+
+@pytest.fixture
+def local_scm(tmp_path, monkeypatch):
+    """https://scm.example.com/rpms/ is tmp_path/rpms/, by git's file transport (url.insteadOf in a git
+    config of the test's own), so koji.daemon.SCM's real commands check out a local repository."""
+    config = tmp_path / "gitconfig"
+    config.write_text(f'[url "file://{tmp_path}/rpms/"]\n\tinsteadOf = https://scm.example.com/rpms/\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "stolen.spec").write_text("Name: stolen\n")
+    return tmp_path
+
+
+def publish(root: Path, files: dict[str, str], links: dict[str, str]) -> None:
+    """The repository root/rpms/hello.git holding ``files`` and symbolic links (name -> target), on main."""
+    work = root / "rpms" / "hello.git"
+    for name, content in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(content)
+    for name, target in links.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).symlink_to(target)
+    git = ["git", "-c", "user.name=unit", "-c", "user.email=unit@example.invalid", "-C", str(work)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "sample"], check=True)
+
+
+def check_out(root: Path, module: str, mocker):
+    scm = allowed_scm(f"git+https://scm.example.com/rpms/hello.git?{module}#main",
+                      options("scm.example.com:/rpms/*:no:"), None, no_policy_data)
+    session = mocker.Mock(opts={})
+    return checkout(scm, root / "task" / "scm", session, "tasks/1/1")
+
+
+def test_a_module_linked_inside_the_repository_is_checked_out(local_scm, mocker):
+    publish(local_scm, {"pkgs/foo/foo.spec": "Name: foo\n"}, {"current": "pkgs/foo"})
+    done = check_out(local_scm, "current", mocker)
+    assert done.tree.directory == (local_scm / "task/scm/hello/pkgs/foo").resolve()
+    assert done.tree.spec_name == "foo.spec"
+    assert "git clone -n" in done.log.read_text()
+
+
+def test_a_module_linked_out_of_the_checkout_is_refused(local_scm, mocker):
+    publish(local_scm, {"README": "x\n"}, {"escape": str(local_scm / "outside")})
+    with pytest.raises(BuildError) as caught:
+        check_out(local_scm, "escape", mocker)
+    assert caught.value.message == ("the checked-out directory hello/escape is a symbolic link that leads "
+                                    "out of the checkout")
+
+
+def test_a_spec_linked_out_of_the_checkout_is_refused(local_scm, mocker):
+    """A relative link, harmless in the repository, that lands on a host file once checked out
+    (task/scm/hello/leaky/ is four levels below local_scm)."""
+    publish(local_scm, {"leaky/README": "x\n"}, {"leaky/leaky.spec": "../../../../outside/stolen.spec"})
+    with pytest.raises(BuildError) as caught:
+        check_out(local_scm, "leaky", mocker)
+    assert caught.value.message == ("the spec file leaky.spec is a symbolic link that leads out of the "
+                                    "checked-out directory")

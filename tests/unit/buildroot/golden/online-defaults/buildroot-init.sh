@@ -21,12 +21,13 @@ only_spec() {
   printf '%s\n' "${specs[0]}"
 }
 
+# Exit 65 when the SRPM is not one (corrupt, truncated): the worker says so.
 unpack_srpm() {
   local out
-  rpm -K --nosignature "$1"
+  rpm -K --nosignature "$1" || exit 65
   if ! out=$(rpm -i --nodeps --define '_topdir /builddir/build' "$1" 2>&1); then
     printf '%s\n' "$out" >&2
-    exit 1
+    exit 65
   fi
   printf '%s\n' "$out" | grep -v 'use Alien' || true  # Debian's rpm nags on every install
   only_spec >/dev/null
@@ -36,7 +37,7 @@ has_generator() { grep -q '^%generate_buildrequires' "$1"; }
 
 # What RPMs ask for as BuildRequires, one per line, as the worker compares them.
 requirements_of() {
-  rpm -qp --nosignature --nodigest --requires "$@" | grep -v '^rpmlib(' | LC_ALL=C sort -u
+  rpm -qp --nosignature --nodigest --requires "$@" | { grep -v '^rpmlib(' || true; } | LC_ALL=C sort -u
 }
 
 # rpmbuild -br: 0 (all present) and 11 (some missing) both mean it wrote the nosrc.rpm.

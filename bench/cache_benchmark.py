@@ -10,8 +10,12 @@ one table row:
               build_local_overhead.py);
   cold        one build-local --cache with an empty environment store:
               dependency phase, commit, record, build phase;
-  warm        the same build again: a cache hit, build phase only;
+  warm        the same build again: the SRPM's resolution is remembered,
+              build phase only;
   warm-bare   what build-local still costs over bare rpmbuild;
+  new rel.    a new release of the package (another SRPM, the same
+              BuildRequires) on the warm cache: one evaluation of its
+              BuildRequires, every layer reused, then the build phase;
   cold/warm   the speed-up of a hit;
   setup cut   (cold dependency phase - warm dependency phase) / cold
               dependency phase, from the runner's per-phase times.
@@ -46,6 +50,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -98,6 +103,8 @@ class Target:
     spec: Path        # the spec, with its sources beside it
     repo: Path
     srpm: Path | None = None
+    #: new releases of the package, one per warm run (an SRPM is new only once)
+    releases: list[Path] = field(default_factory=list)
 
     @property
     def dynamic(self) -> bool:
@@ -153,6 +160,18 @@ def make_heavy_repo(outdir: Path, packages: int, installed_mb: float) -> tuple[s
     if done.returncode != 0:
         sys.exit(f"bench: make_heavy_repo.py failed:\n{done.stdout}{done.stderr}")
     return done.stdout.strip().splitlines()[-1], buildrequires
+
+
+def new_release(target: Target, workdir: Path, release: int) -> Path:
+    """A copy of the target's spec and sources with another Release: a new SRPM, the same BuildRequires."""
+    directory = workdir / f"{target.name}-release-{release}"
+    shutil.copytree(target.spec.parent, directory)
+    spec = directory / target.spec.name
+    text, count = re.subn(r"^(Release:\s+)1$", rf"\g<1>{release}", spec.read_text(), flags=re.MULTILINE)
+    if count != 1:
+        sys.exit(f"bench: {target.spec} has no 'Release: 1' line to bump")
+    spec.write_text(text)
+    return spec
 
 
 # -- one build-local -------------------------------------------------------------------
@@ -236,6 +255,7 @@ class Row:
     warm: float
     cold_deps: float
     warm_deps: float
+    new_release: float
 
 
 def measure(bench: Bench, target: Target, repeat: int) -> Row:
@@ -258,12 +278,17 @@ def measure(bench: Bench, target: Target, repeat: int) -> Row:
         progress(f"{target.name}: warm build-local {index + 1}/{repeat}")
         warms.append(build_local(store, target.srpm, target.repo, bench.workdir / "results", bench.tag,
                                  bench.worker))
+    releases: list[Run] = []
+    for index, srpm in enumerate(target.releases[:repeat]):
+        progress(f"{target.name}: new release on the warm cache {index + 1}/{repeat}")
+        releases.append(build_local(store, srpm, target.repo, bench.workdir / "results", bench.tag, bench.worker))
     with podman() as manager:
         bench.clean_store(manager, store)
     return Row(target.name, bare, statistics.median(r.seconds for r in colds),
                statistics.median(r.seconds for r in warms),
                statistics.median(r.phases["dependencies"] for r in colds),
-               statistics.median(r.phases["dependencies"] for r in warms))
+               statistics.median(r.phases["dependencies"] for r in warms),
+               statistics.median(r.seconds for r in releases))
 
 
 # -- throughput --------------------------------------------------------------------------------
@@ -377,7 +402,7 @@ def breakdown(bench: Bench, target: Target) -> None:
     with podman() as manager:
         spec = buildroot_spec(manager, target.repo, bench.tag)
         started = time.monotonic()
-        cachekey.cache_key(cachekey.cache_inputs(spec, target.srpm))
+        cachekey.key_of(cachekey.group_inputs(spec))
         key_seconds = time.monotonic() - started
     store = bench.new_store("breakdown")
     rows = []
@@ -391,7 +416,7 @@ def breakdown(bench: Bench, target: Target) -> None:
           f"koji-adjutant --help: {cli_help:.2f}")
     how = "connects to the run's shared service" if SOCKET else "the user's socket, or a private service it starts"
     print(f"  PodmanManager() + close ({how}): {connect:.2f}")
-    print(f"  cache key (repo package sets + rpm -qp of the SRPM): {key_seconds:.3f}")
+    print(f"  group layer key (repo package sets): {key_seconds:.3f}")
     methods = sorted({name for _, _, totals in rows for name in totals},
                      key=lambda name: -max(sum(t.get(name, [])) for _, _, t in rows))
     print(f"  {'':<20}" + "".join(f"{label:>16}" for label, _, _ in rows))
@@ -406,13 +431,15 @@ def breakdown(bench: Bench, target: Target) -> None:
 # -- main ----------------------------------------------------------------------------------------
 
 def print_table(rows: list[Row], single: Throughput, double: Throughput, seconds: float) -> None:
-    header = ("package", "bare rpmbuild", "cold", "warm", "warm-bare", "cold/warm", "setup cut")
-    units = ("", "(s)", "build-local (s)", "build-local (s)", "(s)", "", "(%)")
+    header = ("package", "bare rpmbuild", "cold", "warm", "warm-bare", "new rel.", "new rel.-bare", "cold/warm",
+              "setup cut")
+    units = ("", "(s)", "build-local (s)", "build-local (s)", "(s)", "build-local (s)", "(s)", "", "(%)")
     lines = [header, units]
     for row in rows:
         cut = (row.cold_deps - row.warm_deps) / row.cold_deps * 100 if row.cold_deps else float("nan")
         lines.append((row.name, f"{row.bare:.2f}", f"{row.cold:.2f}", f"{row.warm:.2f}",
-                      f"{row.warm - row.bare:+.2f}", f"{row.cold / row.warm:.1f}x", f"{cut:.1f}"))
+                      f"{row.warm - row.bare:+.2f}", f"{row.new_release:.2f}", f"{row.new_release - row.bare:+.2f}",
+                      f"{row.cold / row.warm:.1f}x", f"{cut:.1f}"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for number, line in enumerate(lines):
         cells = [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]
@@ -481,6 +508,9 @@ def main() -> int:
                 logs = BuildLogs(workdir / "srpm-logs" / target.name)
                 try:
                     target.srpm = runner.srpm_from_spec(DEV_IMAGE, target.spec, workdir / "srpms", logs)
+                    target.releases = [
+                        runner.srpm_from_spec(DEV_IMAGE, new_release(target, workdir / "releases", release),
+                                              workdir / "srpms", logs) for release in range(2, args.repeat + 2)]
                 finally:
                     logs.close()
         podman_version = subprocess.run(["podman", "--version"], capture_output=True, text=True,

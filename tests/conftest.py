@@ -59,6 +59,20 @@ def worker_id() -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_logout_on_garbage_collection():
+    """koji.ClientSession.__del__ logs a session out over HTTP. Run by the garbage collector
+    inside the hub simulator's serving thread (which tests share with the test itself), that
+    call waits for the very thread that makes it: a deadlock seen in a full run. Tests that
+    care about logging out do it explicitly; the workers are processes of their own."""
+    import koji
+
+    original = koji.ClientSession.__del__
+    koji.ClientSession.__del__ = lambda self: None
+    yield
+    koji.ClientSession.__del__ = original
+
+
+@pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind():
     if shutil.which("podman") is None or os.geteuid() == 0:
         yield

@@ -108,7 +108,7 @@ def run_phase(manager: ContainerManager, container: ContainerSpec, phase: Phase,
     staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
     origin = f"the {phase.what} container"
     try:
-        with ResultSpool(limits.spool_bytes, origin) as spool:
+        with ResultSpool(limits, origin) as spool:
             to_log = logs.sink(phase.log)
             overflow: list[ResultTooLargeError] = []
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+TiB = 1024 * GiB
 
 #: Magic numbers of compressed streams: the phase script sends plain tar, so one of these
 #: means the stream did not come from it.
@@ -87,36 +88,182 @@ class ResultLimits:
 
 
 def _size(count: int) -> str:
-    return f"{count / MiB:.1f} MiB" if count >= MiB else f"{count} bytes"
+    for unit, name in ((TiB, "TiB"), (GiB, "GiB"), (MiB, "MiB")):
+        if count >= unit:
+            return f"{count / unit:.1f} {name}"
+    return f"{count} bytes"
+
+
+def _too_large(what: str, limit: str, option: str) -> ResultTooLargeError:
+    return ResultTooLargeError(
+        f"{what}; the limit is {limit}",
+        hint=f"if the package really makes that much, raise {option} in [adjutant] of kojid.conf")
+
+
+def _metadata_too_large(size: int) -> str:
+    return f"has a tar header of {_size(size)}; the limit is {_size(_MAX_METADATA_BYTES)}"
+
+
+class _Tally:
+    """Members and bytes of files held to the limits, counted alike on the stream as it arrives
+    (_HeaderWatch) and while extracting (_plan), so both refuse in the same words."""
+
+    def __init__(self, limits: ResultLimits, origin: str):
+        self.limits = limits
+        self.origin = origin
+        self.members = 0
+        self.total = 0
+
+    def member(self) -> None:
+        self.members += 1
+        if self.members > self.limits.max_files:
+            raise _too_large(f"{self.origin} sent more than {self.limits.max_files} files and directories",
+                             str(self.limits.max_files), "result_max_files")
+
+    def file(self, name: str, size: int) -> None:
+        if size > self.limits.max_file_bytes:
+            raise _too_large(f"{name!r} from {self.origin} has {_size(size)}",
+                             _size(self.limits.max_file_bytes), "result_max_file_mb")
+        self.total += size
+        if self.total > self.limits.max_total_bytes:
+            raise _too_large(f"{self.origin} sent more than {_size(self.limits.max_total_bytes)} of files "
+                             f"(at {name!r})", _size(self.limits.max_total_bytes), "result_max_total_mb")
+
+
+def _padded(size: int) -> int:
+    """The bytes ``size`` bytes of member data take in a tar stream: whole blocks."""
+    return -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def _pax_records(data: bytes) -> dict[bytes, bytes]:
+    """The records of a pax header's data ("LEN key=value\n" each, LEN counting the whole record);
+    ValueError if it is not made of them."""
+    records = {}
+    pos = 0
+    while pos < len(data) and data[pos]:
+        space = data.index(b" ", pos)
+        end = pos + int(data[pos:space]) - 1
+        if not space < end < len(data) or data[end] != ord("\n"):
+            raise ValueError("not a pax record")
+        key, _, value = data[space + 1:end].partition(b"=")
+        records[key] = value
+        pos = end + 1
+    return records
+
+
+class _HeaderWatch:
+    """Follows the tar framing of a phase's output as it arrives, to refuse at the first header over
+    the limits rather than after the whole stream.
+
+    extract_untrusted checks every header, but only once the stream is spooled: a
+    1 TiB sparse file among the results, a few blocks on the build's disk, makes
+    tar send 1 TiB of zeros, and the spool would take its whole bound of them
+    first. Here each header is read as soon as its 512 bytes are in, by tarfile's
+    own parser, so sizes (octal or base-256), names and framing are the ones
+    extraction will see; member data is skipped by offset. Memory stays bounded:
+    one header, or the data of one long-name or pax member up to
+    _MAX_METADATA_BYTES. What makes no sense here (a bad checksum, a malformed pax
+    record) ends the watch without refusing: extraction refuses it and says why.
+    So does the end-of-archive block, after which come padding and the status line.
+    """
+
+    def __init__(self, limits: ResultLimits, origin: str):
+        self.tally = _Tally(limits, origin)
+        self.seen = 0                  # bytes fed so far
+        self.start = 0                 # offset of the unit gathered: a header, or a metadata member's data
+        self.want = tarfile.BLOCKSIZE  # its length
+        self.unit = bytearray()
+        self.metadata: tarfile.TarInfo | None = None  # the header of the metadata being gathered
+        self.name: str | None = None   # the next member's name from a long-name or pax member
+        self.size: int | None = None   # its size from a pax member
+        self.ended = False
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of the stream; ResultTooLargeError at a header over the limits."""
+        seen, self.seen = self.seen, self.seen + len(data)
+        while not self.ended:
+            index = self.start + len(self.unit) - seen
+            self.unit += data[index:index + self.want - len(self.unit)]
+            if len(self.unit) < self.want:
+                return
+            unit, self.unit = bytes(self.unit), bytearray()
+            try:
+                self._take(unit)
+            except (tarfile.HeaderError, ValueError):  # the end of the archive, or for extraction to judge
+                self.ended = True
+
+    def _take(self, unit: bytes) -> None:
+        if self.metadata is not None:
+            self._take_metadata(unit)
+            return
+        header = tarfile.TarInfo.frombuf(unit, "utf-8", "surrogateescape")
+        if header.size < 0:
+            raise ValueError("negative size")
+        self.start += tarfile.BLOCKSIZE
+        if header.type in _METADATA_TYPES:
+            if header.size > _MAX_METADATA_BYTES:
+                raise ResultTooLargeError(
+                    f"{header.name!r} from {self.tally.origin} {_metadata_too_large(header.size)}",
+                    hint="tar makes no long name or pax header that large; the build wrote to its output")
+            self.metadata, self.want = header, header.size
+            return
+        self.tally.member()
+        name = self.name or header.name
+        size = header.size if self.size is None else self.size
+        self.name = self.size = None
+        if header.isreg() or header.type not in tarfile.SUPPORTED_TYPES:  # tarfile's rule for data following
+            self.tally.file(name, size)
+            self.start += _padded(size)
+
+    def _take_metadata(self, data: bytes) -> None:
+        header, self.metadata = self.metadata, None
+        self.start += _padded(len(data))
+        self.want = tarfile.BLOCKSIZE
+        if header.type == tarfile.GNUTYPE_LONGNAME:
+            self.name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif header.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
+            records = _pax_records(data)
+            if b"path" in records:
+                self.name = records[b"path"].decode("utf-8", "surrogateescape")
+            if b"size" in records:
+                self.size = int(records[b"size"])
+                if self.size < 0:
+                    raise ValueError("negative size")
 
 
 class ResultSpool:
-    """A temporary file a phase's stdout is written into, bounded by ``limit`` bytes.
+    """A temporary file a phase's stdout is written into, bounded by ``limits``.
 
     A container printing without end to stdout must not fill the worker's disk:
-    the write that would pass ``limit`` raises ResultTooLargeError and empties the
-    file; later writes are dropped, and ``overflowed`` stays True so the caller,
-    which should kill the container, can tell why the output ended.
+    the write that would pass ``limits.spool_bytes``, or that completes a tar
+    header over ``limits`` (see _HeaderWatch), raises ResultTooLargeError and
+    empties the file; later writes are dropped, and ``overflowed`` stays True so
+    the caller, which should kill the container, can tell why the output ended.
     """
 
-    def __init__(self, limit: int, origin: str):
-        self.limit = limit
+    def __init__(self, limits: ResultLimits, origin: str):
+        self.limit = limits.spool_bytes
         self.origin = origin
         self.size = 0
         self.overflowed = False
         self.file: BinaryIO = tempfile.TemporaryFile(prefix="adjutant-results-")
+        self._watch = _HeaderWatch(limits, origin)
 
     def write(self, data: bytes) -> None:
         if self.overflowed:
             return
-        if self.size + len(data) > self.limit:
+        try:
+            if self.size + len(data) > self.limit:
+                raise ResultTooLargeError(
+                    f"{self.origin} sent more than {_size(self.limit)} on its output, "
+                    "more than results within the limits can take; the rest was dropped",
+                    hint="if the build really returns that much, raise result_max_total_mb or result_max_files "
+                         "in [adjutant] of kojid.conf; otherwise the build wrote to its output without end")
+            self._watch.feed(data)
+        except ResultTooLargeError:
             self.overflowed = True
             self.file.truncate(0)
-            raise ResultTooLargeError(
-                f"{self.origin} sent more than {_size(self.limit)} on its output, "
-                "more than results within the limits can take; the rest was dropped",
-                hint="if the build really returns that much, raise result_max_total_mb or result_max_files "
-                     "in [adjutant] of kojid.conf; otherwise the build wrote to its output without end")
+            raise
         self.file.write(data)
         self.size += len(data)
 
@@ -145,8 +292,7 @@ class _GuardedTarInfo(tarfile.TarInfo):
 
     def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _METADATA_TYPES and self.size > _MAX_METADATA_BYTES:
-            raise _Unsafe(self.name, f"has a tar header of {_size(self.size)}; "
-                                     f"the limit is {_size(_MAX_METADATA_BYTES)}")
+            raise _Unsafe(self.name, _metadata_too_large(self.size))
         if self.type == tarfile.GNUTYPE_SPARSE:
             raise _Unsafe(self.name, _SPARSE)
         return super()._proc_member(tar)
@@ -182,12 +328,6 @@ def _relative(member: tarfile.TarInfo, origin: str) -> PurePosixPath:
     return path
 
 
-def _too_large(what: str, limit: str, option: str) -> ResultTooLargeError:
-    return ResultTooLargeError(
-        f"{what}; the limit is {limit}",
-        hint=f"if the package really makes that much, raise {option} in [adjutant] of kojid.conf")
-
-
 def _plan(tar: tarfile.TarFile, origin: str, limits: ResultLimits
           ) -> tuple[dict[PurePosixPath, tarfile.TarInfo], list[PurePosixPath]]:
     """Every header checked, before anything is written: the files to write, the directories to make
@@ -198,23 +338,15 @@ def _plan(tar: tarfile.TarFile, origin: str, limits: ResultLimits
     """
     files: dict[PurePosixPath, tarfile.TarInfo] = {}
     dirs = {PurePosixPath(".")}
-    total = 0
-    for count, member in enumerate(tar, start=1):
-        if count > limits.max_files:
-            raise _too_large(f"{origin} sent more than {limits.max_files} files and directories",
-                             str(limits.max_files), "result_max_files")
+    tally = _Tally(limits, origin)
+    for member in tar:
+        tally.member()
         path = _relative(member, origin)
         dirs.update(path.parents)
         if member.isdir():
             dirs.add(path)
             continue
-        if member.size > limits.max_file_bytes:
-            raise _too_large(f"{member.name!r} from {origin} has {_size(member.size)}",
-                             _size(limits.max_file_bytes), "result_max_file_mb")
-        total += member.size
-        if total > limits.max_total_bytes:
-            raise _too_large(f"{origin} sent more than {_size(limits.max_total_bytes)} of files "
-                             f"(at {member.name!r})", _size(limits.max_total_bytes), "result_max_total_mb")
+        tally.file(member.name, member.size)
         if path in files:
             raise _refused(member.name, origin, "appears twice")
         files[path] = member

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import random
 import shutil
 import stat
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -270,14 +273,14 @@ def test_a_header_claiming_a_huge_size_is_refused_before_reading_on(tmp_path):
     info = member("huge.rpm")
     info.size = 100 * GiB
     error = refused(tmp_path, header_only(info), ResultTooLargeError)
-    assert "'huge.rpm' from build-1:/results has 102400.0 MiB; the limit is 8192.0 MiB" in str(error)
+    assert "'huge.rpm' from build-1:/results has 100.0 GiB; the limit is 8.0 GiB" in str(error)
 
 
 def test_a_pax_size_over_the_limit_is_refused(tmp_path):
     info = member("lie.rpm", pax_headers={"size": str(50 * GiB)})
     info.size = 3
     stream = io.BytesIO(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + b"abc".ljust(512, b"\0"))
-    assert "'lie.rpm' from build-1:/results has 51200.0 MiB" in str(refused(tmp_path, stream, ResultTooLargeError))
+    assert "'lie.rpm' from build-1:/results has 50.0 GiB" in str(refused(tmp_path, stream, ResultTooLargeError))
 
 
 def test_a_size_within_limits_but_data_cut_short(tmp_path):
@@ -294,7 +297,7 @@ def test_an_oversized_metadata_header_is_refused_before_tarfile_reads_it(tmp_pat
     info = member("././@LongLink", kind)
     info.size = 4 * GiB
     error = refused(tmp_path, header_only(info))
-    assert "has a tar header of 4096.0 MiB; the limit is 65536 bytes" in str(error)
+    assert "has a tar header of 4.0 GiB; the limit is 65536 bytes" in str(error)
 
 
 def test_limits_from_kojid_conf_units():
@@ -304,8 +307,47 @@ def test_limits_from_kojid_conf_units():
 
 # -- the spool of a phase's stdout ------------------------------------------------------------
 
+#: Sizes a container's output may arrive in; "mixed" draws each from the others.
+CHUNKS = [1, 7, 511, 512, 513, 4096, MiB, "mixed"]
+
+
+def pieces(stream: bytes, chunk: int | str) -> Iterator[bytes]:
+    draw = random.Random(len(stream))
+    start = 0
+    while start < len(stream):
+        size = draw.choice(CHUNKS[:-1]) if chunk == "mixed" else chunk
+        yield stream[start:start + size]
+        start += size
+
+
+def spooled(stream: bytes, chunk: int | str, limits: ResultLimits) -> bytes:
+    """What the spool holds of ``stream`` written in pieces of ``chunk`` bytes."""
+    with ResultSpool(limits, "build-1") as spool:
+        for piece in pieces(stream, chunk):
+            spool.write(piece)
+        spool.file.seek(0)
+        return spool.file.read()
+
+
+def refused_while_spooling(stream: bytes, chunk: int | str, limits: ResultLimits = ResultLimits()
+                           ) -> tuple[ResultTooLargeError, int]:
+    """The error the spool raised on ``stream`` written in pieces, and how many bytes it took before."""
+    taken = 0
+    with ResultSpool(limits, "build-1") as spool:
+        with pytest.raises(ResultTooLargeError) as caught:
+            for piece in pieces(stream, chunk):
+                spool.write(piece)
+                taken += len(piece)
+        assert spool.overflowed
+        assert spool.file.seek(0, io.SEEK_END) == 0          # the disk space is given back at once
+        spool.write(b"more and more")                        # dropped, while the caller kills the container
+        assert spool.file.seek(0, io.SEEK_END) == 0 and spool.overflowed
+    assert caught.value.hint
+    return caught.value, taken
+
+
 def test_spool_keeps_what_fits(tmp_path):
-    with ResultSpool(10, "build-1") as spool:
+    with ResultSpool(ResultLimits(), "build-1") as spool:
         spool.write(b"12345")
         spool.write(b"67890")
         assert (spool.size, spool.overflowed) == (10, False)
@@ -314,20 +356,16 @@ def test_spool_keeps_what_fits(tmp_path):
 
 
 def test_spool_refuses_to_grow_past_its_limit():
-    with ResultSpool(10, "build-1") as spool:
-        spool.write(b"12345")
-        with pytest.raises(ResultTooLargeError, match="build-1 sent more than 10 bytes on its output") as caught:
-            spool.write(b"678901")
-        assert "result_max_total_mb" in caught.value.hint
-        assert spool.overflowed
-        assert spool.file.seek(0, io.SEEK_END) == 0          # the disk space is given back at once
-        spool.write(b"more and more")                        # dropped, while the caller kills the container
-        assert spool.file.seek(0, io.SEEK_END) == 0 and spool.overflowed
+    limits = ResultLimits(max_file_bytes=0, max_total_bytes=0, max_files=0)
+    error, taken = refused_while_spooling(b"y" * (MiB + 1), 4096, limits)
+    assert taken == MiB == limits.spool_bytes
+    assert "build-1 sent more than 1.0 MiB on its output" in str(error)
+    assert "result_max_total_mb" in error.hint
 
 
 def test_spool_of_endless_output_stays_bounded():
     limits = ResultLimits(max_file_bytes=MiB, max_total_bytes=MiB, max_files=10)
-    with ResultSpool(limits.spool_bytes, "build-1") as spool:
+    with ResultSpool(limits, "build-1") as spool:
         with pytest.raises(ResultTooLargeError):
             for _ in range(10_000):
                 spool.write(b"y\n" * 32768)
@@ -338,22 +376,145 @@ def test_spool_size_of_the_defaults():
     assert ResultLimits().spool_bytes == 32 * GiB + 20_000 * 8192 + MiB
 
 
-@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
-@pytest.mark.parametrize("tar_format", ["gnu", "posix"])
-def test_a_real_stream_at_the_limits_fits_its_spool(tmp_path, tar_format):
-    """What the phase script sends for results at every limit, long names and all, is never cut off."""
-    limits = ResultLimits(max_file_bytes=3000, max_total_bytes=30 * 3000, max_files=40)
-    tree = tmp_path / "tree"
+def _real_tar(tree: Path, tar_format: str) -> bytes:
+    return subprocess.run(["tar", "-C", str(tree), f"--format={tar_format}", "-cf", "-", "."],
+                          capture_output=True, check=True).stdout
+
+
+def _tree_at_the_limits(tree: Path) -> ResultLimits:
+    """40 members with names over 100 characters, files of 3000 bytes, and the limits they just fit."""
     deep = tree / ("d" * 200) / ("e" * 200) / ("f" * 200)
     deep.mkdir(parents=True)
     for i in range(36):                                          # 36 files + 3 dirs + "." = 40 members
         (deep / f"{i:02d}{'n' * 240}").write_bytes(b"r" * (3000 if i < 30 else 0))
-    made = subprocess.run(["tar", "-C", str(tree), f"--format={tar_format}", "-cf", "-", "."],
-                          capture_output=True, check=True)
-    output = made.stdout + b"\nadjutant-phase-exit 0\n"
-    with ResultSpool(limits.spool_bytes, "build-1") as spool:
-        spool.write(output)
-    stream = io.BytesIO(made.stdout)
-    extract_untrusted(stream, tmp_path / "out", "build-1", limits)
+    return ResultLimits(max_file_bytes=3000, max_total_bytes=30 * 3000, max_files=40)
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
+@pytest.mark.parametrize("chunk", CHUNKS)
+@pytest.mark.parametrize("tar_format", ["gnu", "posix"])
+def test_a_real_stream_at_the_limits_passes_its_spool_untouched(tmp_path, tar_format, chunk):
+    """What the phase script sends for results at every limit, long names ('L' or pax headers) and
+    all, is neither cut off nor refused, however its output is split."""
+    limits = _tree_at_the_limits(tmp_path / "tree")
+    made = _real_tar(tmp_path / "tree", tar_format)
+    output = made + b"\nadjutant-phase-exit 0\n"
+    assert spooled(output, chunk, limits) == output
+    extract_untrusted(io.BytesIO(made), tmp_path / "out", "build-1", limits)
     assert len(list((tmp_path / "out").rglob("*"))) == 39
 
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
+@pytest.mark.parametrize("tar_format", ["gnu", "posix"])
+@pytest.mark.parametrize("over, words", [
+    ({"max_files": 39}, "build-1 sent more than 39 files and directories; the limit is 39"),
+    ({"max_file_bytes": 2999}, "has 3000 bytes; the limit is 2999 bytes"),
+    ({"max_total_bytes": 30 * 3000 - 1}, "build-1 sent more than 89999 bytes of files (at './"),
+])
+def test_a_real_stream_one_over_a_limit_is_refused_in_the_same_words_by_spool_and_extraction(
+        tmp_path, tar_format, over, words):
+    limits = dataclasses.replace(_tree_at_the_limits(tmp_path / "tree"), **over)
+    made = _real_tar(tmp_path / "tree", tar_format)
+    error, _ = refused_while_spooling(made, 513, limits)
+    assert words in str(error)
+    with pytest.raises(ResultTooLargeError) as caught:
+        extract_untrusted(io.BytesIO(made), tmp_path / "out", "build-1", limits)
+    assert str(caught.value) == str(error)
+
+
+def test_a_stream_of_every_header_kind_passes_its_spool_untouched(tmp_path):
+    """GNU long names, a global and per-file pax headers, a directory, an empty file: all counted as
+    extraction counts them, so limits they just fit let them through."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for info, data in ((member("d", tarfile.DIRTYPE), b""), (member("d/" + "l" * 150 + ".rpm"), b"long" * 300),
+                           (member("empty"), b"")):
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        end = tar.offset
+    buffer.seek(end)                                          # the pax members go on in the same archive
+    buffer.truncate()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "g"}) as tar:
+        for name, data in (("p" * 120 + ".rpm", b"pax" * 700), ("small.rpm", b"s")):
+            tar.addfile(member(name, pax_headers={"comment": "per file"}, size=len(data)), io.BytesIO(data))
+    stream = buffer.getvalue()
+    assert {tarfile.GNUTYPE_LONGNAME, tarfile.XGLTYPE, tarfile.XHDTYPE} <= {
+        stream[at + 156:at + 157] for at in range(0, len(stream), 512)}
+    limits = ResultLimits(max_file_bytes=2100, max_total_bytes=1200 + 2100 + 1, max_files=5)
+    for chunk in CHUNKS:
+        assert spooled(stream, chunk, limits) == stream
+    extract_untrusted(io.BytesIO(stream), tmp_path, "test", limits)
+    assert (tmp_path / ("p" * 120 + ".rpm")).read_bytes() == b"pax" * 700
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_spool_refuses_a_header_declaring_too_much_at_that_header(chunk):
+    info = member("huge.rpm", size=100 * GiB)                       # base-256: too large for octal
+    stream = archive((member("small"), b"x" * 1000)).getvalue()[:1536] + header_only(info).getvalue()
+    error, taken = refused_while_spooling(stream + bytes(4 * MiB), chunk)
+    assert "'huge.rpm' from build-1 has 100.0 GiB; the limit is 8.0 GiB" in str(error)
+    assert "result_max_file_mb" in error.hint
+    assert taken < len(stream)
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_spool_refuses_a_pax_size_over_the_limit(chunk):
+    info = member("lie.rpm", pax_headers={"size": str(50 * GiB)}, size=3)
+    stream = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + bytes(4 * MiB)
+    error, taken = refused_while_spooling(stream, chunk)
+    assert "'lie.rpm' from build-1 has 50.0 GiB; the limit is 8.0 GiB" in str(error)
+    assert taken < 2048
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_spool_refuses_files_over_the_total_and_too_many_members(chunk):
+    total, _ = refused_while_spooling(archive((member("a"), b"a" * 900), (member("b"), b"b" * 700)).getvalue(),
+                                      chunk, SMALL)
+    assert "build-1 sent more than 1500 bytes of files (at 'b'); the limit is 1500 bytes" in str(total)
+    many, _ = refused_while_spooling(archive(*[(member(f"f{i}"), b"") for i in range(5)]).getvalue(), chunk, SMALL)
+    assert "build-1 sent more than 4 files and directories; the limit is 4" in str(many)
+
+
+def test_spool_refuses_an_oversized_metadata_header():
+    info = member("././@LongLink", tarfile.GNUTYPE_LONGNAME, size=4 * GiB)
+    error, _ = refused_while_spooling(header_only(info).getvalue() + bytes(MiB), 4096)
+    assert "'././@LongLink' from build-1 has a tar header of 4.0 GiB; the limit is 65536 bytes" in str(error)
+
+
+def test_what_the_spool_cannot_read_is_left_to_extraction(tmp_path):
+    """A header with a bad checksum ends the checks on the way in: extraction refuses it."""
+    forged = bytearray(header_only(member("huge.rpm", size=100 * GiB)).getvalue())
+    forged[148:156] = b"0000000\0"
+    stream = bytes(forged) + bytes(MiB)
+    assert spooled(stream, 4096, ResultLimits()) == stream
+    with pytest.raises(ContainerError, match="not a readable tar archive"):
+        extract_untrusted(io.BytesIO(stream), tmp_path, "test")
+
+
+@pytest.fixture(scope="module", params=["gnu", "posix"])
+def sparse_terabyte(request, tmp_path_factory) -> bytes:
+    """The first 4 MiB GNU tar sends of results holding a 1 TiB sparse file; then it is killed."""
+    if shutil.which("tar") is None:
+        pytest.skip("needs GNU tar")
+    tree = tmp_path_factory.mktemp("sparse")
+    (tree / "noarch").mkdir()
+    (tree / "noarch" / "hello-1-1.noarch.rpm").write_bytes(b"h" * 3000)   # sorted first: its data is skipped
+    subprocess.run(["truncate", "-s", "1T", str(tree / "noarch" / "sparse-1-1.noarch.rpm")], check=True)
+    tar = subprocess.Popen(["tar", "--sort=name", f"--format={request.param}", "-cf", "-", "-C", str(tree), "."],
+                           stdout=subprocess.PIPE)
+    try:
+        head = tar.stdout.read(4 * MiB)
+    finally:
+        tar.kill()
+        tar.wait()
+        tar.stdout.close()
+    assert len(head) == 4 * MiB
+    return head
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_spool_refuses_a_sparse_terabyte_from_real_gnu_tar_at_its_header(sparse_terabyte, chunk):
+    error, taken = refused_while_spooling(sparse_terabyte, chunk)
+    assert "'./noarch/sparse-1-1.noarch.rpm' from build-1 has 1.0 TiB; the limit is 8.0 GiB" in str(error)
+    assert "result_max_file_mb" in error.hint
+    assert taken <= 12 * 1024                                  # the headers and hello's data before it

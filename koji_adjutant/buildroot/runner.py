@@ -203,6 +203,7 @@ class BuildrootRunner:
                 started = time.monotonic()
                 logs.state("Start: dependency phase" + (" (offline, no network)" if spec.offline else ""))
                 image = provisioner.group(spec, workspace.setup, base, logs)
+                _note_reuse(logs, image)
                 root = _Buildroot(spec, workspace, base, image, provisioner, logs, {})
                 if build_requires:
                     root.image = self._resolve(root)
@@ -221,7 +222,8 @@ class BuildrootRunner:
         if key is not None:
             remembered = self._cache.recall(key, root.base, root.image)
             if remembered is not None:
-                root.logs.note("root", f"reusing cached buildroot {remembered.name}: no dependency installation")
+                if remembered.name != root.image.name:
+                    _note_reuse(root.logs, remembered)
                 return remembered
         image = self._resolve_from(root, root.image)
         if key is not None:
@@ -232,8 +234,7 @@ class BuildrootRunner:
         def install(parent: BuildrootImage, wanted: frozenset[str]) -> BuildrootImage:
             made = root.provisioner.requirements(root.spec, root.workspace.setup, root.base, root.logs, parent,
                                                  wanted)
-            if made.reused:
-                root.logs.note("root", f"reusing cached buildroot {made.name}: no dependency installation")
+            _note_reuse(root.logs, made)
             return made
         resolved, _asked = deps.resolve(image, image.requirements, lambda current: self._evaluate(root, current),
                                         install)
@@ -335,6 +336,11 @@ class BuildrootRunner:
 
 
 _RPMBUILD_BS = ["rpmbuild", "-bs", "--nodeps", "--define", "_topdir /tmp/srpm"]
+
+
+def _note_reuse(logs: BuildLogs, image: BuildrootImage) -> None:
+    if image.reused:
+        logs.note("root", f"reusing cached buildroot {image.name}: no dependency installation")
 
 
 @contextmanager

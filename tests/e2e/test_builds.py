@@ -84,10 +84,13 @@ def test_build_arch_closes_with_kojid_results(hub, start_worker, wait_task, e2e_
     check_buildroot(hub, task_id, result["brootid"], repo_names, needed)
     assert hub.policy_data and hub.policy_data[-1]["tag"] == TAG
     assert hub.violations == []
-    # a cold build: the dependency phase ran, and its result is kept as a cached environment
-    assert "cached environment" not in hub.log(task_id, "state.log")
-    (env,) = cached_environments(hub)
-    assert (env.tag, env.arch, env.base_digest) == (TAG, ARCH, digest)
+    # a cold build: its layers were made, and are kept as cached environments: the group, and one
+    # with the BuildRequires when there are any
+    assert "reusing cached buildroot" not in hub.log(task_id, "root.log")
+    layers = cached_environments(hub)
+    assert len(layers) == (1 if sample == "hello-noarch" else 2)
+    for env in layers:
+        assert (env.tag, env.arch, env.base_digest) == (TAG, ARCH, digest)
     assert unrecorded_images(hub, e2e_worker_id) == []
 
 
@@ -98,10 +101,11 @@ def test_second_build_reuses_the_cached_buildroot_and_reports_the_same_rpmlist(h
     second = hub.submit("hello-c", keep_srpm=False)
     task = wait_task(second)
     assert task["state"] == "CLOSED", (task["fault"] or {}).get("faultString")
-    (env,) = cached_environments(hub)
-    assert env.use_count == 1
-    assert f"Start: dependency phase (cached environment {env.name})" in hub.log(second, "state.log")
-    assert "reusing cached buildroot" in hub.log(second, "root.log")
+    layers = {" ".join(env.inputs["requirements"]) or "group": env for env in cached_environments(hub)}
+    assert set(layers) == {"group", "gcc libgreet-devel"}
+    assert layers["gcc libgreet-devel"].use_count == 1
+    assert f"reusing cached buildroot {layers['gcc libgreet-devel'].name}" in hub.log(second, "root.log")
+    assert "Start: installing" not in hub.log(second, "root.log")
     assert task["result"]["rpms"] == [f"{koji.pathinfo.taskrelpath(second)}/hello-c-1.0-1.{ARCH}.rpm"]
     (cold,), (warm,) = hub.buildroots_of(first), hub.buildroots_of(second)
     assert hub.br_history[warm["id"]] == ["INIT", "BUILDING", "EXPIRED"]

@@ -1,8 +1,8 @@
 """The daemon when things go wrong mid-build: cancel, SIGTERM, SIGKILL and restart, hub away.
 
 The sleep-* samples sleep in %build (harness.SLEEPERS), so "mid-build" is the
-build phase: the dependency phase's result is already committed and recorded as
-a cached environment, and the build container runs.
+build phase: the buildroot's layer is already committed and recorded as a
+cached environment, and the build container runs.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def test_cancel_mid_build_kills_the_build_and_the_worker_goes_on(hub, start_work
     task = wait_task(next_task)
     assert task["state"] == "CLOSED", (task["fault"] or {}).get("faultString")
     assert worker.alive
-    # the canceled build's dependency phase was finished and cached: the next build (same key) reuses it
+    # the canceled build's buildroot layer was finished and cached: the next build (same key) reuses it
     (env,) = cached_environments(hub)
-    assert f"cached environment {env.name}" in hub.log(next_task, "state.log")
+    assert f"reusing cached buildroot {env.name}" in hub.log(next_task, "root.log")
     # what the hub refused were the canceled task's own last calls, nothing else
     assert {v["message"] for v in hub.violations} <= {f"host {hub.builder_id} does not own task {task_id}"}, \
         hub.violations
@@ -125,7 +125,7 @@ def test_sigkill_mid_build_then_restart_cleans_up_and_the_task_completes(hub, st
     wait_until(lambda: not worker_containers(e2e_worker_id), "no container of the worker to be left", timeout=30)
     # the environment cached before the kill survived it and served the second attempt
     assert [e.name for e in cached_environments(hub)] == [env.name]
-    assert f"cached environment {env.name}" in hub.log(task_id, "state.log")
+    assert f"reusing cached buildroot {env.name}" in hub.log(task_id, "root.log")
     assert unrecorded_images(hub, e2e_worker_id) == []
 
 

@@ -1,15 +1,15 @@
 """BuildrootSpec: every input that shapes a buildroot, in one hashable value.
 
 Two buildroots made from equal specs are interchangeable, which is what lets
-a later cache key on ``content_hash()``. Anything that changes what lands in
-the buildroot must therefore be a field here, and nothing else may be.
+the cache key its layers on ``inputs()`` (cachekey.py). Anything that changes
+what lands in the buildroot must therefore be a field here, and nothing else
+may be.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -184,7 +184,3 @@ class BuildrootSpec:
             "target_arch": self.rpmbuild_target,
             "template_version": TEMPLATE_VERSION, "adjutant_version": __version__,
         }
-
-    def content_hash(self) -> str:
-        encoded = json.dumps(self.inputs(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(encoded).hexdigest()

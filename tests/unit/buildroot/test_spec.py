@@ -1,4 +1,4 @@
-"""BuildrootSpec: what it refuses, what its content hash depends on, and RepoSource.check."""
+"""BuildrootSpec: what it refuses, what its inputs (the start of every cache key) depend on, and RepoSource.check."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from koji_adjutant.buildroot.cachekey import key_of
 from koji_adjutant.buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource,
                                           Timeouts, kojid_macros)
 from koji_adjutant.errors import AdjutantError, ConfigError
@@ -130,28 +131,33 @@ def test_a_trailing_newline_is_not_a_valid_name(what):
 
 # -- content hash --------------------------------------------------------------------
 
-def test_content_hash_is_a_sha256_and_stable_across_equal_specs():
-    digest = make().content_hash()
-    assert len(digest) == 64 and int(digest, 16) >= 0
-    assert make().content_hash() == digest
+def digest(spec: BuildrootSpec) -> str:
+    """What every cache key over a spec starts from: its inputs, hashed."""
+    return key_of(spec.inputs())
+
+
+def test_inputs_digest_is_a_sha256_and_stable_across_equal_specs():
+    value = digest(make())
+    assert len(value) == 64 and int(value, 16) >= 0
+    assert digest(make()) == value
     assert make() == make()
 
 
-def test_content_hash_is_stable_across_processes():
-    code = "from tests.unit.buildroot.test_spec import make; print(make().content_hash())"
+def test_inputs_digest_is_stable_across_processes():
+    code = "from tests.unit.buildroot.test_spec import digest, make; print(digest(make()))"
     root = Path(__file__).resolve().parents[3]
     out = set()
     for seed in ("1", "2"):
         env = {"PYTHONHASHSEED": seed, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
         out.add(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                                env=env).stdout.strip())
-    assert out == {make().content_hash()}
+    assert out == {digest(make())}
 
 
-def test_content_hash_ignores_insertion_order():
+def test_inputs_digest_ignores_insertion_order():
     a = make(macros={"a": "1", "b": "2", "c": "3"}, environment={"X": "1", "Y": "2"})
     b = make(macros={"c": "3", "a": "1", "b": "2"}, environment={"Y": "2", "X": "1"})
-    assert a.content_hash() == b.content_hash()
+    assert digest(a) == digest(b)
     assert list(a.macros) == list(b.macros) == ["a", "b", "c"]
 
 
@@ -182,24 +188,24 @@ CHANGES = {
 
 
 @pytest.mark.parametrize("what", sorted(CHANGES))
-def test_content_hash_changes_with_content(what):
-    assert make(**CHANGES[what]).content_hash() != make().content_hash()
+def test_inputs_digest_changes_with_content(what):
+    assert digest(make(**CHANGES[what])) != digest(make())
 
 
 def test_all_changes_give_different_hashes():
-    hashes = {make(**change).content_hash() for change in CHANGES.values()}
+    hashes = {digest(make(**change)) for change in CHANGES.values()}
     assert len(hashes) == len(CHANGES)
 
 
-def test_content_hash_changes_with_template_and_adjutant_version(monkeypatch):
+def test_inputs_digest_changes_with_template_and_adjutant_version(monkeypatch):
     from koji_adjutant.buildroot import spec as spec_module
 
-    before = make().content_hash()
+    before = digest(make())
     monkeypatch.setattr(spec_module, "TEMPLATE_VERSION", spec_module.TEMPLATE_VERSION + "x")
-    assert make().content_hash() != before
+    assert digest(make()) != before
     monkeypatch.undo()
     monkeypatch.setattr(spec_module, "__version__", "99.0")
-    assert make().content_hash() != before
+    assert digest(make()) != before
 
 
 def test_template_version_follows_the_templates_content(tmp_path):
@@ -216,8 +222,8 @@ def test_template_version_follows_the_templates_content(tmp_path):
 
 
 @pytest.mark.parametrize("timeouts", [Timeouts(dependencies=1), Timeouts(rpmbuild=1), Timeouts(5, 6)])
-def test_content_hash_ignores_timeouts(timeouts):
-    assert make(timeouts=timeouts).content_hash() == make().content_hash()
+def test_inputs_digest_ignores_timeouts(timeouts):
+    assert digest(make(timeouts=timeouts)) == digest(make())
     assert "timeouts" not in make(timeouts=timeouts).inputs()
 
 

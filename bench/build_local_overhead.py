@@ -8,7 +8,7 @@ For each sample it prints, in one run:
   ratio     build-local / bare.
 Each number is the median of --repeat runs. Run as the build user:
 
-    sudo scripts/as-builder.sh python bench/build_local_overhead.py
+    scripts/as-builder.sh python bench/build_local_overhead.py   # as root
 """
 
 from __future__ import annotations

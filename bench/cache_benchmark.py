@@ -36,7 +36,7 @@ counted; nor is the interpreter's start-up and import (see --breakdown).
 Every number is the median of --repeat runs. Every container, image and
 temporary file is removed at the end, also on Ctrl-C. Run as the build user:
 
-    sudo scripts/as-builder.sh python bench/cache_benchmark.py [--repeat 3]
+    scripts/as-builder.sh python bench/cache_benchmark.py [--repeat 3]   # as root
 
 --shared-service connects every build to one podman service started for the
 run (as the daemon's tasks share the daemon's), instead of each build-local
@@ -472,7 +472,7 @@ def main() -> int:
     if args.repeat < 1 or args.throughput_seconds <= 0:
         parser.error("--repeat and --throughput-seconds must be positive")
     if os.geteuid() == 0:
-        parser.error("run as the unprivileged build user: sudo scripts/as-builder.sh python bench/cache_benchmark.py")
+        parser.error("run as the unprivileged build user: scripts/as-builder.sh python bench/cache_benchmark.py")
 
     print("$ " + shlex.join([Path(sys.executable).name, *sys.argv]), flush=True)
     load_before = os.getloadavg()[0]

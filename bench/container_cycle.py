@@ -14,7 +14,7 @@ Then it prints the 2/1 throughput ratio. A cycle that keeps more than one core
 busy (the CPU per cycle is above its wall time) bounds the ratio below 2 on a
 2-core machine. docs/performance.md explains why. Run as the build user:
 
-    sudo scripts/as-builder.sh python bench/container_cycle.py [--seconds 20] [--loop 0]
+    scripts/as-builder.sh python bench/container_cycle.py [--seconds 20] [--loop 0]   # as root
 
 Every container is removed at the end, also on Ctrl-C.
 """
@@ -81,7 +81,7 @@ def main() -> int:
                         help="rounds of a shell loop each container runs, for CPU of its own (default 0: true)")
     args = parser.parse_args()
     if os.geteuid() == 0:
-        parser.error("run as the unprivileged build user: sudo scripts/as-builder.sh python bench/container_cycle.py")
+        parser.error("run as the unprivileged build user: scripts/as-builder.sh python bench/container_cycle.py")
     if args.seconds <= 0 or args.loop < 0:
         parser.error("--seconds must be positive and --loop not negative")
     command = (["sh", "-c", 'i=0; while [ "$i" -lt "$1" ]; do i=$((i+1)); done', "loop", str(args.loop)]

@@ -16,7 +16,7 @@ through the real runner with a cache, and prints for each build:
 
 and the totals. Run as the build user:
 
-    sudo scripts/as-builder.sh python bench/key_hit_rate.py
+    scripts/as-builder.sh python bench/key_hit_rate.py   # as root
 """
 
 from __future__ import annotations

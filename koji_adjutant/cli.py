@@ -107,9 +107,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .config import load_config
 
+    from .tasks import handled_methods
+
     config = load_config(args.config)
     for key, value in config.effective_items():
         print(f"{key} = {value}")
+    for note in config.ignored:
+        print(f"warning: {note}")
+    print(f"methods handled: {' '.join(handled_methods())}")
     return 0
 
 

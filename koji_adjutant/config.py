@@ -156,6 +156,22 @@ def _worker_id(value: str) -> str:
     return value
 
 
+def _principal_format(value: str) -> str:
+    try:
+        filled = value % "host.example.com"
+    except (TypeError, ValueError):
+        raise ValueError("must hold %s exactly once, where the host's name goes (e.g. compile/%s@EXAMPLE.COM)") \
+            from None
+    if filled == value:
+        raise ValueError("must hold %s, where the host's name goes (e.g. compile/%s@EXAMPLE.COM)")
+    return value
+
+
+#: The RLIMIT_* names kojid.conf may set, as podman's --ulimit takes them (lower case, no prefix).
+RLIMIT_NAMES = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+                "rss", "rtprio", "rttime", "sigpending", "stack")
+
+
 def _rlimit(value: str) -> tuple[int, ...]:
     try:
         limits = tuple(int(x) for x in value.split())
@@ -201,7 +217,8 @@ class KojidOptions:
     user: str | None = _option(None, parse=_text)
     password: str | None = _option(None, parse=_text, secret=True)
     krb_principal: str | None = _option(None, parse=_text)
-    host_principal_format: str = _option("compile/%s@EXAMPLE.COM", parse=_text)
+    host_principal_format: str = _option("compile/%s@EXAMPLE.COM", parse=_principal_format,
+                                         doc="Kerberos principal; %s is this host's fully qualified name")
     keytab: str = _option("/etc/kojid/kojid.keytab", parse=_text)
     ccache: str = _option("/var/tmp/kojid.ccache", parse=_text)
     retry_interval: int = _option(60, parse=_integer)
@@ -365,6 +382,8 @@ class Config:
     adjutant: AdjutantOptions = field(default_factory=AdjutantOptions)
     #: The file it was read from.
     path: Path | None = None
+    #: What the file sets that koji-adjutant does not use, one note each (logged as warnings).
+    ignored: tuple[str, ...] = ()
 
     def effective_items(self) -> list[tuple[str, str]]:
         """(section.key, display value) for every option, secrets shown as ***."""
@@ -426,14 +445,19 @@ def _read(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
+def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The [kojid] values, and a note for each option that is set but not used."""
     known = _fields(KojidOptions)
     values: dict[str, Any] = {}
+    ignored: list[str] = []
     rlimits: dict[str, tuple[int, ...]] = {}
     for key, raw in items:
         if key in ("plugin", "plugins"):
             name = "plugin"
         elif key.upper().startswith("RLIMIT_"):
+            if key[len("RLIMIT_"):].lower() not in RLIMIT_NAMES:
+                raise ConfigError(f"{path}: [{KOJID_SECTION}] {key.upper()} is not a resource limit",
+                                  hint="known: " + ", ".join(f"RLIMIT_{name.upper()}" for name in RLIMIT_NAMES))
             try:
                 rlimits[key.upper()] = _rlimit(raw)
             except ValueError as exc:
@@ -449,8 +473,12 @@ def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
         except ValueError as exc:
             raise _bad_value(path, KOJID_SECTION, key, raw, str(exc)) from None
         if known[name].metadata["ignored"]:
-            log.info("%s: [%s] %s is accepted but not used (%s)", path, KOJID_SECTION, key,
-                     known[name].metadata["ignored"])
+            ignored.append(f"[{KOJID_SECTION}] {key} is accepted but not used: {known[name].metadata['ignored']}")
+    if values.get("plugin"):
+        raise ConfigError(f"{path}: [{KOJID_SECTION}] plugins = {' '.join(values['plugin'])}: koji-adjutant loads "
+                          "no kojid plugins",
+                          hint="kojid's plugins hook into kojid's and mock's own code; remove the option "
+                               "(docs/switching-from-kojid.md)")
     for name in ("server", "topurl"):
         if not (values.get(name) or "").strip():
             raise ConfigError(f"{path}: [{KOJID_SECTION}] {name} is required",
@@ -461,7 +489,7 @@ def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
         if values.get(name) is None and os.path.exists(default_file):
             values[name] = default_file
     values["rlimits"] = MappingProxyType(rlimits)
-    return values
+    return values, tuple(ignored)
 
 
 def _parse_adjutant(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
@@ -478,27 +506,25 @@ def _parse_adjutant(path: Path, items: list[tuple[str, str]]) -> dict[str, Any]:
     return values
 
 
+def kerberos_principal(kojid) -> str:
+    """The principal kojid logs in with (builder/kojid main): krb_principal, else
+    host_principal_format filled with this host's fully qualified name."""
+    return kojid.krb_principal or kojid.host_principal_format % socket.getfqdn()
+
+
 def host_name(kojid: KojidOptions) -> str:
     """This builder's name on the hub, as far as the configuration tells it.
 
     The user option when set; else, when there is no client certificate, the
-    host part of the Kerberos principal kojid would log in with
-    (krb_principal, or host_principal_format filled with the FQDN); else the
+    host part of the Kerberos principal kojid would log in with; else the
     local host name.
     """
     if kojid.user:
         return kojid.user
     if not kojid.cert:
-        principal = kojid.krb_principal
-        if not principal:
-            try:
-                principal = kojid.host_principal_format % socket.getfqdn()
-            except (TypeError, ValueError):
-                principal = None
-        if principal:
-            name = principal.split("@", 1)[0].split("/", 1)[-1]
-            if name:
-                return name
+        name = kerberos_principal(kojid).split("@", 1)[0].split("/", 1)[-1]
+        if name:
+            return name
     return socket.gethostname()
 
 
@@ -508,8 +534,9 @@ def load_config(path: Path | str | None = None) -> Config:
     parser = _read(path)
     kojid_items = parser.items(KOJID_SECTION) if parser.has_section(KOJID_SECTION) else []
     adjutant_items = parser.items(ADJUTANT_SECTION) if parser.has_section(ADJUTANT_SECTION) else []
-    kojid = KojidOptions(**_parse_kojid(path, kojid_items))
+    kojid_values, ignored = _parse_kojid(path, kojid_items)
+    kojid = KojidOptions(**kojid_values)
     adjutant_values = _parse_adjutant(path, adjutant_items)
     adjutant_values.setdefault("worker_id", host_name(kojid))
     adjutant = AdjutantOptions(**adjutant_values)
-    return Config(kojid=kojid, adjutant=adjutant, path=path)
+    return Config(kojid=kojid, adjutant=adjutant, path=path, ignored=ignored)

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import koji
-import koji.tasks
 from koji.daemon import TaskManager
 from koji.tasks import ServerExit, ServerRestart
 
@@ -37,9 +36,6 @@ from .tasks.buildroots import environment_store, work_root
 
 log = logging.getLogger(__name__)
 
-#: Task methods of koji.tasks that a builder handles as kojid does.
-_KOJI_TASKS = (koji.tasks.WaitrepoTask, koji.tasks.DependantTask, koji.tasks.RestartTask,
-               koji.tasks.RestartVerifyTask, koji.tasks.RestartHostsTask, koji.tasks.ShutdownTask)
 _ACTIVE_BUILDROOT_STATES = ("INIT", "WAITING", "BUILDING")
 
 
@@ -47,6 +43,7 @@ def worker_options(config: Config, podman_socket: str) -> SimpleNamespace:
     """The options object koji's TaskManager and handlers read attributes from."""
     options = config.kojid.as_namespace()
     options.adjutant = dataclasses.replace(config.adjutant, podman_socket=podman_socket)
+    options.rlimits = config.kojid.rlimits
     return options
 
 
@@ -56,7 +53,7 @@ class AdjutantTaskManager(TaskManager):
         self._containers = manager
         self._worker = {LABEL_WORKER: options.adjutant.worker_id}
         self._storage = Path(manager.storage_root())
-        for handler in (*HANDLERS, *_KOJI_TASKS):
+        for handler in HANDLERS:
             self.registerHandler(handler)
 
     def remove_orphans(self) -> list[str]:
@@ -156,6 +153,8 @@ def _reexec() -> None:
 
 def run(config: Config, force_lock: bool = False) -> int:
     """The daemon's main loop, with kojid's signal handling."""
+    for note in config.ignored:
+        log.warning("%s: %s", config.path, note)
     service = PodmanService(config.adjutant.podman_socket)
     options = worker_options(config, service.uri)
     session = make_session(options)

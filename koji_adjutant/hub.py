@@ -19,6 +19,7 @@ import koji
 from koji.daemon import incremental_upload
 
 from .buildroot.installed import ORIGIN_REPO, InstalledPackage
+from .config import kerberos_principal
 from .errors import BuildrootError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,17 @@ def make_session(options) -> koji.ClientSession:
 
 
 def login(session: koji.ClientSession, options) -> None:
-    """Log in as kojid does: client certificate, then user/password, then keytab."""
+    """Log in as kojid does (builder/kojid main): client certificate, then user and password,
+    then Kerberos as krb_principal or host_principal_format filled with this host's FQDN."""
     if options.cert and Path(options.cert).is_file():
         session.ssl_login(options.cert, None, options.serverca)
-    elif options.user and options.password:
+    elif options.user:
         session.login()
-    elif options.keytab or options.krb_principal:
-        principal = options.krb_principal or (options.host_principal_format or "").replace("%s", options.user or "")
-        session.gssapi_login(principal=principal or None, keytab=options.keytab, ccache=options.ccache)
     else:
-        raise ConfigError("no way to log in to the hub: set cert, user and password, or keytab in [kojid]")
+        ccache = Path(options.ccache)
+        if ccache.is_file() and ccache.stat().st_size == 0:
+            ccache.unlink()  # an empty ccache makes the keytab login fail
+        session.gssapi_login(principal=kerberos_principal(options), keytab=options.keytab, ccache=options.ccache)
     if not session.logged_in:
         raise ConfigError(f"the hub at {options.server} did not accept our login")
 

@@ -33,7 +33,8 @@ say() { printf 'setup-host: %s\n' "$*"; }
 
 # -- packages ---------------------------------------------------------------
 packages=(podman runc uidmap slirp4netns fuse-overlayfs rpm createrepo-c dnf dnf-plugins-core
-          mmdebstrap libkrb5-dev python3-venv python3-dev gcc git util-linux)
+          mmdebstrap libkrb5-dev python3-venv python3-dev gcc git util-linux cpio
+          python3-pip python3-setuptools python3-wheel)
 if [ "${ADJUTANT_SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

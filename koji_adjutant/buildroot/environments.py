@@ -37,6 +37,8 @@ from .spec import BuildrootSpec
 log = logging.getLogger(__name__)
 
 PURPOSE = "dependencies"
+#: The environment variable the init script takes the package manager's proxy from.
+PROXY_VARIABLE = "ADJUTANT_PROXY"
 
 
 def package_manager_mounts(spec: BuildrootSpec, setup_dir: Path) -> list[Mount]:
@@ -50,21 +52,27 @@ class Provisioner:
     """Finds or makes the layers of one build's buildroot images."""
 
     def __init__(self, manager: ContainerManager, labels: Mapping[str, str], limits: ResourceLimits,
-                 dependency_network: Network, cache: BuildrootCache | None):
-        """``dependency_network`` is used only when a repo is remote."""
+                 dependency_network: Network, cache: BuildrootCache | None, proxy: str | None = None):
+        """``dependency_network`` is used only when a repo is remote. ``proxy`` (kojid.conf
+        yum_proxy) reaches dnf through the environment of its steps only, so nothing of it is
+        in a file or an image that package code could read."""
         self._manager = manager
         self._labels = {**labels, LABEL_PURPOSE: PURPOSE}
         self._limits = limits
         self._network = dependency_network
         self._cache = cache
+        self._step_env = {PROXY_VARIABLE: proxy} if proxy else {}
         self._made: list[str] = []
 
     def group(self, spec: BuildrootSpec, setup_dir: Path, base: ImageInfo, logs: BuildLogs) -> BuildrootImage:
         """The base image set up (repo file, macros) with the install group."""
+        steps = [("setup", "set the buildroot up")]
+        if spec.package_manager.module_setup:
+            steps.append(("modules", "setting the modules up (mock.module_setup_commands)"))
+        steps.append(("install-group", f"installing the @{spec.group.value} group"))
+
         def make(ref: str, labels: Mapping[str, str]) -> tuple[list[InstalledPackage], ImageInfo]:
-            return self._make(spec, spec.image, setup_dir, logs, ref, labels, None,
-                              ("setup", "set the buildroot up"),
-                              ("install-group", f"installing the @{spec.group.value} group"))
+            return self._make(spec, spec.image, setup_dir, logs, ref, labels, None, *steps)
         return self._obtain(Layer(spec.tag, spec.arch, group_inputs(spec)), base, make)
 
     def requirements(self, spec: BuildrootSpec, setup_dir: Path, base: ImageInfo, logs: BuildLogs,
@@ -132,7 +140,7 @@ class Provisioner:
                 to_log(stream, data)
 
         exit_code = self._manager.exec(handle, [INIT_SCRIPT, step, *args], sink=sink, user="root",
-                                       env=dict(spec.environment), workdir="/builddir",
+                                       env={**spec.environment, **self._step_env}, workdir="/builddir",
                                        timeout=spec.timeouts.dependencies)
         return exit_code, output.text()
 

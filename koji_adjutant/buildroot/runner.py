@@ -106,11 +106,13 @@ class BuildrootRunner:
     def __init__(self, manager: ContainerManager, labels: Mapping[str, str],
                  limits: ResourceLimits = ResourceLimits(), dependency_network: Network = Network.HOST,
                  cache: BuildrootCache | None = None, work_root: Path | None = None,
-                 source_network: Network = Network.PRIVATE, result_limits: ResultLimits = ResultLimits()):
+                 source_network: Network = Network.PRIVATE, result_limits: ResultLimits = ResultLimits(),
+                 proxy: str | None = None):
         """``dependency_network``: the package manager's, only when a repo is remote; offline,
         no phase has network. ``source_network``: a source command's (a lookaside cache).
         ``cache``: reuse buildroot layers across builds (cache.py). ``work_root``: where
-        workspaces are made (workspace.py). ``result_limits``: what a phase may send back."""
+        workspaces are made (workspace.py). ``result_limits``: what a phase may send back.
+        ``proxy``: the package manager's (kojid.conf yum_proxy), never package code's."""
         self._manager = manager
         self._labels = dict(labels)
         self._limits = limits
@@ -119,6 +121,7 @@ class BuildrootRunner:
         self._cache = cache
         self._work_root = work_root or default_work_root()
         self._result_limits = result_limits
+        self._proxy = proxy
 
     def build(self, spec: BuildrootSpec, srpm: Path, resultdir: Path, logs: BuildLogs,
               on_dependencies: Callable[[list[InstalledPackage]], None] | None = None) -> BuildResult:
@@ -196,7 +199,8 @@ class BuildrootRunner:
             repo.check()
         base = self._manager.ensure_image(spec.image)
         resultdir.mkdir(parents=True, exist_ok=True)
-        provisioner = Provisioner(self._manager, self._labels, self._limits, self._dependency_network, self._cache)
+        provisioner = Provisioner(self._manager, self._labels, self._limits, self._dependency_network, self._cache,
+                                  self._proxy)
         with Workspace(self._work_root, spec, source) as workspace:
             try:
                 logs.note("root", f"image {base.ref} digest {base.digest}")
@@ -329,7 +333,7 @@ class BuildrootRunner:
                       hint="a spec syntax error or a missing source; read the end of the log",
                       results=f"{TOPDIR}/SRPMS", timeout=spec.timeouts.rpmbuild)
         root.logs.state("Start: SRPM build phase (no network)")
-        with self._run_phase(container, phase, root.logs) as made:
+        with _unpack_errors(Path(target)), self._run_phase(container, phase, root.logs) as made:
             srpm = _take_srpm(made, resultdir)
         root.logs.state("Finish: SRPM build phase")
         return srpm

@@ -42,6 +42,10 @@ _ARCH = re.compile(r"^[A-Za-z0-9_]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_.+/@-]+$")
 
 
+PACKAGE_MANAGERS = ("dnf", "dnf5", "yum")
+MODULE_ACTIONS = ("enable", "disable", "reset", "install", "remove", "switch-to")
+
+
 class InstallGroup(str, enum.Enum):
     BUILD = "build"
     SRPM_BUILD = "srpm-build"
@@ -110,6 +114,21 @@ class PackageManagerOptions:
     module_hotfixes: bool = False
     best: bool = True
     install_weak_deps: bool = False
+    #: the image's package manager: dnf, dnf5, or yum (dnf 4 under that name, EL 8 and later)
+    command: str = "dnf"
+    #: ``dnf module`` commands run before anything is installed (tag extra mock.module_setup_commands)
+    module_setup: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.command not in PACKAGE_MANAGERS:
+            raise ConfigError(f"package manager {self.command!r} is not supported",
+                              hint=f"use one of {', '.join(PACKAGE_MANAGERS)}")
+        object.__setattr__(self, "module_setup", tuple(tuple(c) for c in self.module_setup))
+        for command in self.module_setup:
+            if not command or command[0] not in MODULE_ACTIONS or any(
+                    not isinstance(word, str) or not word or "\n" in word for word in command):
+                raise ConfigError(f"module setup command {list(command)!r} is not one",
+                                  hint=f"give [action, module...] with an action of {', '.join(MODULE_ACTIONS)}")
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ class ResourceLimits:
     memory_bytes: int | None = None
     pids: int | None = None
     cpus: float | None = None
+    #: (name, soft, hard) resource limits of the container's processes, names as podman's
+    #: --ulimit takes them (kojid.conf RLIMIT_NOFILE becomes "nofile")
+    rlimits: tuple[tuple[str, int, int], ...] = ()
 
     def validate(self) -> None:
         for name, value in (("memory", self.memory_bytes), ("pids", self.pids), ("cpus", self.cpus)):

@@ -239,9 +239,13 @@ class PodmanManager:
         }
         if spec.privileges is Privileges.PACKAGE_MANAGER:
             args["cap_add"] = list(PACKAGE_MANAGER_CAPABILITIES)
+        ulimits = {name: (soft, hard) for name, soft, hard in spec.limits.rlimits}
         if spec.limits.pids is not None:
             nproc = spec.limits.pids + _NPROC_MARGIN
-            args["ulimits"] = [{"Name": "nproc", "Soft": nproc, "Hard": nproc}]
+            given = ulimits.get("nproc", (nproc, nproc))
+            ulimits["nproc"] = (min(given[0], nproc), min(given[1], nproc))
+        if ulimits:
+            args["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, (soft, hard) in ulimits.items()]
         return args
 
     def start(self, handle: ContainerHandle) -> None:

@@ -8,6 +8,8 @@ so the hub shows "what failed, which log, what to do" instead of a traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import koji
 from koji.tasks import BaseTaskHandler
 
@@ -30,6 +32,10 @@ class AdjutantTask(BaseTaskHandler):
         try:
             return super().run()
         except AdjutantError as exc:
+            if exc.log_path:
+                # A path on this builder means nothing to the hub's users: name the task's own
+                # uploaded log, which koji watch-logs and taskinfo show.
+                exc.log_path = f"{Path(exc.log_path).name} of task {self.id} (koji watch-logs {self.id})"
             raise as_koji_fault(exc) from exc
 
     @property

@@ -9,6 +9,7 @@ and tags the build with a tagBuild subtask.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -66,14 +67,32 @@ def merge_arch_results(results: dict[str, dict]) -> ArchBuilds:
     return ArchBuilds(srpm=srpm, rpms=rpms, brmap=brmap, logs=logs)
 
 
-def initbuild_data(header: SrpmHeader, task_id: int, source: dict | None) -> dict:
-    """What host.initBuild records: the NVR, the task, and where the source came from."""
+def initbuild_data(header: SrpmHeader, task_id: int, source: dict | None, opts: dict) -> dict:
+    """What host.initBuild records, as kojid's BuildTask.handler gives it: the NVR, the task,
+    where the source came from, the user's custom metadata, and whether it is a draft."""
     data = {"name": header.name, "version": header.version, "release": header.release,
             "epoch": header.epoch, "task_id": task_id}
     if source:
         data["source"] = source["source"]
         data["extra"] = {"source": {"original_url": source["url"]}}
+    if opts.get("custom_user_metadata"):
+        data.setdefault("extra", {})["custom_user_metadata"] = opts["custom_user_metadata"]
+    if opts.get("draft"):
+        data["draft"] = opts["draft"]
     return data
+
+
+def check_custom_user_metadata(opts: dict) -> None:
+    """kojid's check: a JSON object, or the build fails before anything is made."""
+    metadata = opts.get("custom_user_metadata")
+    if not metadata:
+        return
+    if not isinstance(metadata, dict):
+        raise BuildError("custom_user_metadata must be serializable to a JSON object")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError):
+        raise BuildError("custom_user_metadata is not JSON serializable") from None
 
 
 def policy_data(owner: int, src: str, task_id: int, where: Destination, opts: dict) -> dict:
@@ -121,13 +140,16 @@ class BuildTask(AdjutantTask):
             raise BuildError("arch_override is only allowed for scratch builds")
         if not isinstance(src, str):
             raise BuildError(f"invalid source specification: {src!r}", hint="give an SCM URL or an uploaded SRPM path")
+        check_custom_user_metadata(opts)
         repo_info = self._requested_repo(opts.get("repo_id"))
         event = repo_info["create_event"] if repo_info else None
         where = self._destination(target, repo_info, event)
         self._assert_policies(src, where)
         if repo_info is None:
             repo_info = self.getRepo(where.build_tag, builds=opts.get("wait_builds"), wait=opts.get("wait_repo"))
-            event = repo_info["create_event"]
+            # As kojid: the package list and arches as they are now, not as when the repo was made,
+            # so a package added since is found.
+            event = self.session.getLastEvent()["id"]
         build_config = self.session.getBuildConfig(where.build_tag, event=event)
         srpm, source = self._srpm(src, where.build_tag, repo_info["id"], build_config)
         header = read_srpm_header(self, srpm)
@@ -135,7 +157,7 @@ class BuildTask(AdjutantTask):
         arches = build_arches(build_config["arches"], header.arches, extra_arches,
                               opts.get("arch_override") if scratch else None)
         log.info("task %s: building %s for %s", self.id, header.nvr, " ".join(arches))
-        build_id = None if scratch else self.session.host.initBuild(initbuild_data(header, self.id, source))
+        build_id = None if scratch else self.session.host.initBuild(initbuild_data(header, self.id, source, opts))
         try:
             built = self._build_arches(srpm, where.build_tag, arches, repo_info["id"], build_config, header)
             if scratch:
@@ -200,13 +222,17 @@ class BuildTask(AdjutantTask):
         """The SRPM to build (a path under work/) and where its source came from.
 
         An uploaded SRPM is rebuilt in the build tag's buildroot (so %dist and the
-        build system headers are the tag's) unless the tag extra rebuild_srpm is false.
+        build system headers are the tag's) unless the tag extra rebuild_srpm is false;
+        a scratch build may choose with its own rebuild_srpm option, as under kojid.
         """
         opts = {"repo_id": repo_id, "scratch": bool(self.opts.get("scratch"))}
         if SCM.is_scm_url(src):
             result = run_subtask(self, "buildSRPMFromSCM", [src, build_tag, opts], label="srpm")
             return result["srpm"], result.get("source") or {"source": src, "url": src}
-        if not (build_config.get("extra") or {}).get("rebuild_srpm", True):
+        rebuild = (build_config.get("extra") or {}).get("rebuild_srpm", True)
+        if self.opts.get("scratch") and self.opts.get("rebuild_srpm") is not None:
+            rebuild = self.opts["rebuild_srpm"]
+        if not rebuild:
             return src, None
         result = run_subtask(self, "rebuildSRPM", [src, build_tag, opts], label="srpm")
         return result["srpm"], result.get("source")

@@ -8,9 +8,10 @@ uploaded while it runs, and its containers gone afterwards whatever happens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import koji
 
@@ -24,7 +25,7 @@ from ..container.archive import ResultLimits
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..container.podman import PodmanManager
 from ..envstore import EnvironmentStore
-from ..errors import BuildrootError
+from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader, external_origins, rpmlist
 from ..policy import ImageChoice, choose_image
 
@@ -58,15 +59,38 @@ def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, t
                    if key.startswith(_ENV_PREFIX)}
     repo_path = f"{koji.PathInfo(topdir='').repo(repo_info['id'], repo_info['tag_name'])}/{br_arch}"
     location = f"{kojid.topdir}{repo_path}" if adjutant.offline else f"{kojid.topurl}{repo_path}"
-    releasever = extra.get("mock.releasever")
     return BuildrootSpec(
         image=image.ref, image_digest=image_digest, arch=br_arch, target_arch=target_arch,
         repos=(RepoSource(repo_id=f"koji-{repo_info['id']}", location=location),),
         group=group, macros=macros, environment=environment, tag=repo_info["tag_name"],
-        package_manager=PackageManagerOptions(
-            releasever=str(releasever) if releasever else None,
-            module_hotfixes=_truthy(extra.get("mock.yum.module_hotfixes", False))),
+        package_manager=package_manager_options(repo_info["tag_name"], extra),
         timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))
+
+
+#: Tag extras of mock that cannot work here, and why.
+_UNSUPPORTED_EXTRAS = {
+    "mock.forcearch": "koji-adjutant builds each arch natively, with no emulation (qemu-user-static)",
+}
+
+
+def package_manager_options(tag: str, extra: dict) -> PackageManagerOptions:
+    """The tag extras kojid passes to mock for the package manager (mock.*), or a clear refusal."""
+    for key, why in _UNSUPPORTED_EXTRAS.items():
+        if key in extra:
+            raise BuildrootError(f"tag {tag} sets {key} = {extra[key]!r}, which koji-adjutant cannot honour: {why}",
+                                 hint=f"remove it (koji edit-tag --remove-extra={key} {tag}), or build this tag "
+                                      "on kojid")
+    releasever = extra.get("mock.releasever")
+    try:
+        return PackageManagerOptions(
+            releasever=str(releasever) if releasever else None,
+            module_hotfixes=_truthy(extra.get("mock.yum.module_hotfixes", False)),
+            best=_truthy(extra.get("mock.yum.best", True)),
+            command=str(extra.get("mock.package_manager", "dnf")),
+            module_setup=tuple(tuple(c) if isinstance(c, (list, tuple)) else (c,)
+                               for c in extra.get("mock.module_setup_commands") or ()))
+    except ConfigError as exc:
+        raise BuildrootError(f"tag {tag}: {exc.message}", hint=exc.hint) from exc
 
 
 def tag_fits_host(session, tag, hostdata: dict) -> bool:
@@ -87,14 +111,19 @@ def work_root(adjutant) -> Path:
     return Path(adjutant.state_dir) / "work"
 
 
-def resource_limits(adjutant) -> ResourceLimits:
+def resource_limits(adjutant, rlimits: Mapping[str, tuple[int, ...]] = MappingProxyType({})) -> ResourceLimits:
+    """[adjutant] limits, and kojid.conf's RLIMIT_* (kojid sets them on itself, so on mock's
+    builds; here they are the build containers' ulimits)."""
     memory = adjutant.memory_limit_mb * 1024 * 1024 if adjutant.memory_limit_mb else None
-    return ResourceLimits(memory_bytes=memory, pids=adjutant.pids_limit, cpus=adjutant.cpus)
+    ulimits = tuple((name[len("RLIMIT_"):].lower(), limits[0], limits[-1]) for name, limits in sorted(rlimits.items()))
+    return ResourceLimits(memory_bytes=memory, pids=adjutant.pids_limit, cpus=adjutant.cpus, rlimits=ulimits)
 
 
-def buildroot_runner(adjutant, manager, labels) -> BuildrootRunner:
-    """The runner of a task's buildroot, as kojid.conf's [adjutant] section sets it up."""
-    return BuildrootRunner(manager, labels, limits=resource_limits(adjutant), dependency_network=adjutant.deps_network,
+def buildroot_runner(options, manager, labels) -> BuildrootRunner:
+    """The runner of a task's buildroot, as kojid.conf sets it up."""
+    adjutant = options.adjutant
+    return BuildrootRunner(manager, labels, limits=resource_limits(adjutant, options.rlimits),
+                           dependency_network=adjutant.deps_network, proxy=options.yum_proxy,
                            cache=BuildrootCache(environment_store(adjutant), manager), work_root=work_root(adjutant),
                            source_network=adjutant.source_network,
                            result_limits=ResultLimits.from_mb(adjutant.result_max_file_mb,
@@ -113,16 +142,19 @@ class TaskBuildroot:
         self.build_config = self._session.getBuildConfig(tag, event=self.repo_info["create_event"])
         if self.build_config["id"] != self.repo_info["tag_id"]:
             raise BuildrootError(f"tag/repo mismatch: {self.build_config['name']} vs {self.repo_info['tag_name']}")
-        self.target_arch = arch
-        self.br_arch = task.find_arch(arch, self._session.host.getHost(), self.build_config)
+        # As kojid's BuildRoot: rpmbuild targets the task's arch (noarch stays noarch; autoconf knows
+        # no armhfp), the buildroot and its repo are of the canonical arch (i686 builds in i386).
+        self.target_arch = "armv7hl" if arch == "armhfp" else arch
+        preferred = task.taskinfo["arch"] if arch == "noarch" else None
+        self.br_arch = koji.canonArch(task.find_arch(arch, self._session.host.getHost(), self.build_config,
+                                                     preferred_arch=preferred))
         self.group = group
 
     @classmethod
     def for_srpm(cls, task, tag, repo_id: int) -> TaskBuildroot:
-        """The buildroot kojid makes SRPMs in: group srpm-build, on an arch of both host and tag."""
-        buildroot = cls(task, tag, "noarch", repo_id, group=InstallGroup.SRPM_BUILD)
-        buildroot.target_arch = buildroot.br_arch
-        return buildroot
+        """The buildroot kojid makes SRPMs in: group srpm-build, on an arch of both host and tag,
+        rpmbuild --target noarch."""
+        return cls(task, tag, "noarch", repo_id, group=InstallGroup.SRPM_BUILD)
 
     def build(self, srpm: Path, resultdir: Path) -> HubBuildResult:
         """RPMs (and the SRPM rebuilt) from ``srpm``."""
@@ -161,8 +193,7 @@ class TaskBuildroot:
                 spec = buildroot_spec(options, self.build_config, self.repo_info, self.br_arch, self.target_arch,
                                       image, base.digest, self.group)
                 try:
-                    result = work(buildroot_runner(options.adjutant, manager, labels), spec, logs,
-                                  dependencies_installed)
+                    result = work(buildroot_runner(options, manager, labels), spec, logs, dependencies_installed)
                 finally:
                     manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
             broot.update(rpmlist(result.installed, origins))  # more, when the build asked for more

@@ -3,8 +3,9 @@
 Every group's builds run side by side as ``build`` subtasks; an entry that
 is not an SCM URL names an existing build (N-V-R) the next group needs.
 Before a group starts, a repo of the build tag must contain everything the
-groups before it built: getRepo waits for one (a waitrepo subtask) and the
-hub's repo manager regenerates it.
+groups before it built: as kojid does, a waitrepo subtask waits for one
+(arguments every hub since 1.34 takes), and the hub's repo manager
+regenerates it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ class ChainBuildTask(AdjutantTask):
         nvrs: list[str] = []
         for level_no, level in enumerate(srcs):
             if nvrs:
-                repo = self.getRepo(target_info["build_tag"], builds=nvrs, label=f"wait {level_no}")
-                log.info("task %s: group %s builds against repo %s", self.id, level_no, repo["id"])
+                waiting = self.session.host.subtask(method="waitrepo",
+                                                    arglist=[target_info["build_tag_name"], None, nvrs],
+                                                    label=f"wait {level_no}", parent=self.id)
+                self.wait(waiting, all=True, failany=True)
+                log.info("task %s: group %s builds once the repo has %s", self.id, level_no, ", ".join(nvrs))
             urls, nvrs = split_level(level)
             tasks = [start_subtask(self, "build", [url, target, opts], label=f"build {level_no},{index}")
                      for index, url in enumerate(urls)]

@@ -9,6 +9,7 @@ channel takes it. The metadata is made on the host (ADR 0007).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..hub import LogUploader
 from ..repodata import ArchInputs, ExternalRepo, make_repodata
 from .base import AdjutantTask
 
+log = logging.getLogger(__name__)
 
 def shared_pathinfo(topdir: str) -> koji.PathInfo:
     """Paths under topdir, once we know the hub's repos are visible here."""
@@ -57,7 +59,7 @@ class NewRepoTask(AdjutantTask):
             raise RepoError(f"repo directory {repodir} is missing after repoInit",
                             hint="topdir must be the hub's own storage, not a copy")
         arches = sorted(p.name for p in repodir.iterdir() if (p / "pkglist").is_file())
-        oldrepo = self._old_repo(tinfo["id"], repo_id)
+        oldrepo = self._old_repo(tinfo) if self.options.createrepo_update else None
         subtasks = {arch: self.session.host.subtask(method="createrepo", arglist=[repo_id, arch, oldrepo],
                                                     label=arch, parent=self.id, arch="noarch")
                     for arch in arches}
@@ -65,15 +67,28 @@ class NewRepoTask(AdjutantTask):
         if subtasks:
             results = self.wait(list(subtasks.values()), all=True, failany=True)
             data = {arch: results[task_id] for arch, task_id in subtasks.items()}
-        # a repo of a past event is made for a look back, never to become the tag's current one
-        self.session.host.repoDone(repo_id, data, **({"expire": True} if event is not None else {}))
+        self.session.host.repoDone(repo_id, data)
         return repo_id, event_id
 
-    def _old_repo(self, tag_id: int, repo_id: int) -> dict | None:
-        """The tag's current repo with the same options, whose repodata createrepo_c --update recycles."""
-        opts = self.session.repoInfo(repo_id, strict=True).get("opts") or None
-        old = self.session.repo.get(tag_id, opts=opts)
-        return {"id": old["id"], "tag_name": old["tag_name"]} if old else None
+    def _old_repo(self, tinfo: dict) -> dict | None:
+        """A repo whose repodata createrepo_c --update recycles, found as kojid's get_old_repo
+        finds it: the tag's current repo, else one of its repo.oldrepo_hint tags', else one of
+        the tags it inherits from, nearest first. getRepo is on every hub since 1.34."""
+        candidates = [tinfo]
+        hints = (tinfo.get("extra") or {}).get("repo.oldrepo_hint", [])
+        for name in hints if isinstance(hints, list) else [hints]:
+            hinted = self.session.getTag(name, strict=False)
+            if hinted:
+                candidates.append(hinted)
+            else:
+                log.warning("repo.oldrepo_hint of tag %s names no tag: %s", tinfo["name"], name)
+        parents = sorted(self.session.getFullInheritance(tinfo["id"]), key=lambda link: link["currdepth"])
+        candidates += [{"id": link["parent_id"], "name": link["name"]} for link in parents]
+        for candidate in candidates:
+            old = self.session.getRepo(candidate["id"])
+            if old:
+                return {"id": old["id"], "tag_name": candidate["name"]}
+        return None
 
 
 class CreaterepoTask(AdjutantTask):

@@ -57,6 +57,19 @@ class BuildsMixin:
     def _user_name(self, user_id):
         return self.users[user_id]['name'] if user_id in self.users else None
 
+    def rpc_getAverageBuildDuration(self, package, age=None):
+        """kojihub getAverageBuildDuration: the mean seconds from creation to completion of the
+        package's COMPLETE builds made by a task (within the last ``age`` months); None if none"""
+        name = package if isinstance(package, str) else next(
+            (n for n, i in self.package_ids.items() if i == package), None)
+        if name not in self.package_ids:
+            return None
+        oldest = None if age is None else time.time() - int(age) * 30 * 86400
+        durations = [b['completion_ts'] - b['create_ts'] for b in self.builds.values()
+                     if b['pkg_id'] == self.package_ids[name] and b['state'] == BS['COMPLETE']
+                     and b['task_id'] is not None and (oldest is None or b['completion_ts'] > oldest)]
+        return sum(durations) / len(durations) if durations else None
+
     def _find_build(self, info, strict=False):
         """kojihub find_build_id + get_build: the stored build row or None"""
         if isinstance(info, int):

@@ -277,6 +277,11 @@ class ReposMixin:
             return False
         return all(req['opts'].get(k) == v for k, v in repo['custom_opts'].items())
 
+    def rpc_getFullInheritance(self, tag, event=None, reverse=False):
+        """kojihub readFullInheritance: the simulator's tags inherit from none"""
+        self._tag(tag)
+        return []
+
     def repo_get(self, tag, min_event=None, at_event=None, opts=None):
         """kojihub repos.get_repo: the newest READY repo matching, or None"""
         tag_id = self._tag(tag)['id']

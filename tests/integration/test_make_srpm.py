@@ -43,7 +43,7 @@ class Recorder:
 def make(podman_manager, worker_id, sample_repo, tmp_path):
     def run(source):
         recorder = Recorder(podman_manager)
-        runner = BuildrootRunner(recorder, {LABEL_WORKER: worker_id}, dependency_network=Network.PRIVATE)
+        runner = BuildrootRunner(recorder, {LABEL_WORKER: worker_id}, source_network=Network.PRIVATE)
         image = podman_manager.ensure_image(DEV_IMAGE)
         spec = BuildrootSpec(image=image.ref, image_digest=image.digest, arch=ARCH, group=InstallGroup.SRPM_BUILD,
                              repos=(RepoSource("local", str(sample_repo)),),
@@ -85,7 +85,7 @@ def test_source_tree_source_command_with_network_rpmbuild_without(make, tmp_path
     by_purpose = {s.labels[LABEL_PURPOSE]: s for s in specs}
     assert [s.labels[LABEL_PURPOSE] for s in specs] == ["dependencies", "sources", "srpm"]
     assert by_purpose["dependencies"].network is Network.NONE  # the repo is a local directory
-    assert by_purpose["sources"].network is Network.PRIVATE    # the runner's dependency network, even so
+    assert by_purpose["sources"].network is Network.PRIVATE    # the runner's source network, even so
     assert by_purpose["srpm"].network is Network.NONE
     for purpose in ("sources", "srpm"):
         assert mounts(by_purpose[purpose]) == [(SETUP_DIR, True), (INPUT_DIR, True)]
@@ -117,3 +117,19 @@ def test_rebuilt_srpm_gets_the_dist_without_a_source_phase(make, tmp_path):
     result, specs, _logs = make(srpm)
     assert [s.labels[LABEL_PURPOSE] for s in specs] == ["dependencies", "srpm"]
     assert result.srpm.name == "re-1-2.it.src.rpm"
+
+
+def test_a_truncated_srpm_is_said_to_be_corrupt(make, tmp_path):
+    """Not "a spec syntax error": the SRPM could not even be unpacked."""
+    spec = tmp_path / "cut.spec"
+    spec.write_text("Name: cut\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n"
+                    "%description\nd\n%files\n")
+    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {tmp_path / 'top'}", str(spec)],
+                   check=True, capture_output=True)
+    (whole,) = (tmp_path / "top" / "SRPMS").glob("*.src.rpm")
+    cut = tmp_path / whole.name
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    with pytest.raises(BuildError) as caught:
+        make(cut)
+    assert caught.value.message == f"{cut.name} could not be unpacked: it is corrupt or not an SRPM"
+    assert caught.value.log_path.endswith("build.log")

@@ -161,9 +161,16 @@ packager = Example <build@example.com>
 
 
 @pytest.mark.parametrize("key", ["plugin", "plugins"])
-def test_plugins_are_a_list_under_either_name(write, key):
-    assert load(write, MINIMAL + f"{key} = runroot save_failed_tree\n").kojid.plugin == \
-        ("runroot", "save_failed_tree")
+def test_plugins_under_either_name_are_refused(write, key):
+    """kojid's plugins hook into kojid's and mock's own classes: none can work here."""
+    with pytest.raises(ConfigError) as caught:
+        load(write, MINIMAL + f"{key} = runroot save_failed_tree\n")
+    assert "plugins = runroot save_failed_tree: koji-adjutant loads no kojid plugins" in caught.value.message
+    assert "remove the option" in caught.value.hint
+
+
+def test_an_empty_plugins_line_is_fine(write):
+    assert load(write, MINIMAL + "plugins =\n").kojid.plugin == ()
 
 
 def test_percent_is_not_interpolated(write):
@@ -269,9 +276,8 @@ def test_worker_id_given_wins(write):
 
 # -- mock-only options -------------------------------------------------------------
 
-def test_mock_only_and_obsolete_options_are_accepted(write, caplog):
-    caplog.set_level(logging.INFO, logger="koji_adjutant.config")
-    kojid = load(write, MINIMAL + """
+def test_mock_only_and_obsolete_options_are_accepted(write):
+    config = load(write, MINIMAL + """
 mockdir = /srv/mock
 mockuser = mockbuilder
 mock_bootstrap_image = true
@@ -281,10 +287,13 @@ maven_repo_ignore = *.md5
 xz_options = -z9
 use_createrepo_c = true
 distrepo_skip_stat = true
-""").kojid
+""")
+    kojid = config.kojid
     assert (kojid.mockdir, kojid.mockuser, kojid.mock_bootstrap_image) == ("/srv/mock", "mockbuilder", True)
     assert kojid.oz_install_timeout == 3600
-    assert "mockdir is accepted but not used" in caplog.text
+    # said when the daemon starts, as warnings, and by check-config
+    assert len(config.ignored) == 9
+    assert any(note.startswith("[kojid] mockdir is accepted but not used: mock only") for note in config.ignored)
 
 
 def test_ignored_options_say_why():
@@ -295,10 +304,10 @@ def test_ignored_options_say_why():
 
 
 def test_namespace_for_kojid_code(write):
-    options = load(write, MINIMAL + "RLIMIT_NOFILE = 10 20\nplugin = a\n").kojid.as_namespace()
+    options = load(write, MINIMAL + "RLIMIT_NOFILE = 10 20\n").kojid.as_namespace()
     assert options.maxjobs == 10
     assert options.topurls == ["https://hub.example.com/kojifiles"]
-    assert options.plugin == ["a"]
+    assert options.plugin == []
     assert options.RLIMIT_NOFILE == "10 20"
 
 
@@ -407,6 +416,11 @@ def test_config_errors_are_adjutant_errors(write):
 
 # -- check-config --------------------------------------------------------------------
 
+def test_check_config_warns_of_what_is_not_used(write, capsys):
+    assert cli.main(["check-config", "-c", str(write(MINIMAL + "mockdir = /srv/mock\n"))]) == 0
+    assert "warning: [kojid] mockdir is accepted but not used: mock only" in capsys.readouterr().out
+
+
 def test_check_config_prints_effective_configuration(write, capsys):
     path = write(MINIMAL + """
 password = hunter2
@@ -419,7 +433,10 @@ cpus = 2
 """)
     assert cli.main(["check-config", "-c", str(path)]) == 0
     out = capsys.readouterr().out
-    lines = out.splitlines()
+    *lines, methods = out.splitlines()
+    assert methods.startswith("methods handled: build buildArch buildNotification buildSRPMFromSCM chainbuild "
+                              "createrepo ")
+    assert "newRepo" in methods.split() and "distRepo" not in methods.split()
     assert all(" = " in line and line.split(" = ", 1)[0].count(".") == 1 for line in lines)
     assert "kojid.password = ***" in lines
     assert "kojid.smtp_pass = ***" in lines
@@ -472,3 +489,18 @@ def test_example_config_loads(capsys):
     config = load_config(example)
     assert config.kojid.server and config.kojid.topurl
     assert cli.main(["check-config", "-c", str(example)]) == 0
+
+
+def test_an_unknown_rlimit_is_refused(write):
+    with pytest.raises(ConfigError) as caught:
+        load(write, MINIMAL + "RLIMIT_WIDGETS = 10\n")
+    assert "RLIMIT_WIDGETS is not a resource limit" in caught.value.message
+    assert "RLIMIT_NOFILE" in caught.value.hint
+
+
+def test_rlimits_become_container_ulimits(write):
+    from koji_adjutant.tasks.buildroots import resource_limits
+
+    config = load(write, MINIMAL + "RLIMIT_NOFILE = 1024 2048\nrlimit_core = 0\n")
+    limits = resource_limits(config.adjutant, config.kojid.rlimits)
+    assert limits.rlimits == (("core", 0, 0), ("nofile", 1024, 2048))

@@ -268,3 +268,11 @@ def test_remove_by_label_removes_each_listed_container(make_manager, mocker):
     assert [c.args[0] for c in deletes] == ["/containers/a1", "/containers/b2"]
     # force with timeout 0: a running container is killed at once rather than given SIGTERM's grace
     assert all(c.kwargs["params"] == {"force": True, "v": True, "timeout": 0} for c in deletes)
+
+
+def test_kojid_rlimits_become_the_containers_ulimits(make_manager):
+    limits = ResourceLimits(pids=100, rlimits=(("nofile", 1024, 2048), ("nproc", 50, 500), ("core", 0, 0)))
+    _, _, kwargs = create_call(make_manager(), spec(limits=limits))
+    assert kwargs["ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                                 {"Name": "nproc", "Soft": 50, "Hard": 164},   # never above the pids limit's
+                                 {"Name": "core", "Soft": 0, "Hard": 0}]

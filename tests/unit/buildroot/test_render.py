@@ -15,6 +15,7 @@ the goldens are only worth something if a person has checked them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
@@ -235,13 +236,31 @@ def test_init_script_variables_as_bash_sees_them(tmp_path):
     assert values == {
         "ARCH": ["x86_64"],
         "SETUP": [SETUP_DIR],
-        "DNF": ["dnf", "-y", "--releasever=40", "--disablerepo=*", "--enablerepo=local", "--enablerepo=local-1",
+        "DNF": ["dnf", "-y", "--releasever=40", "--repo=local", "--repo=local-1",
                 "--setopt=install_weak_deps=1", "--setopt=best=0"],
         "RPMBUILD": ["rpmbuild", "--define", "_topdir /builddir/build", "--target", "x86_64"],
     }
     defaults = _preamble_values(by_name(online_spec())["buildroot-init.sh"].content, tmp_path)
-    assert defaults["DNF"] == ["dnf", "-y", "--disablerepo=*", "--enablerepo=fedora",
-                               "--setopt=install_weak_deps=0", "--setopt=best=1"]
+    assert defaults["DNF"] == ["dnf", "-y", "--repo=fedora", "--setopt=install_weak_deps=0", "--setopt=best=1"]
+
+
+@needs_bash
+def test_the_proxy_reaches_dnf_from_the_environment_only(tmp_path, monkeypatch):
+    """kojid.conf yum_proxy may hold credentials: never in a file package code can read."""
+    script = by_name(online_spec())["buildroot-init.sh"].content
+    assert "proxy.example" not in script
+    monkeypatch.setenv("ADJUTANT_PROXY", "http://user:secret@proxy.example:3128/")
+    assert _preamble_values(script, tmp_path)["DNF"][-1] == "--setopt=proxy=http://user:secret@proxy.example:3128/"
+
+
+@needs_bash
+def test_another_package_manager_and_module_setup(tmp_path):
+    spec = dataclasses.replace(online_spec(), package_manager=PackageManagerOptions(
+        command="dnf5", module_setup=(("enable", "nodejs:18"), ("disable", "python39"))))
+    script = by_name(spec)["buildroot-init.sh"].content
+    assert _preamble_values(script, tmp_path)["DNF"][0] == "dnf5"
+    modules = [line.strip() for line in script.splitlines() if line.strip().startswith('"${DNF[@]}" module')]
+    assert modules == ['"${DNF[@]}" module enable nodejs:18', '"${DNF[@]}" module disable python39']
 
 
 @needs_bash
@@ -255,7 +274,7 @@ def test_shell_metacharacters_stay_data(tmp_path):
     assert not pwned.exists(), "a value reached the shell unquoted"
     assert values["ARCH"] == [spec.arch]
     assert values["DNF"][2] == f"--releasever=40$(touch {pwned})"
-    assert values["DNF"][4:6] == ["--enablerepo=a:b.c-d_1", "--enablerepo=second"]
+    assert values["DNF"][3:5] == ["--repo=a:b.c-d_1", "--repo=second"]
     assert values["RPMBUILD"][-1] == spec.arch
 
     install = line_starting(script, '"${DNF[@]}" install @')

@@ -10,8 +10,8 @@ import pytest
 
 from koji_adjutant.errors import BuildError
 from koji_adjutant.tasks.arches import ArchHeader
-from koji_adjutant.tasks.build import (ArchBuilds, BuildTask, Destination, build_policies, initbuild_data,
-                                       merge_arch_results, policy_data)
+from koji_adjutant.tasks.build import (ArchBuilds, BuildTask, Destination, build_policies, check_custom_user_metadata,
+                                       initbuild_data, merge_arch_results, policy_data)
 from koji_adjutant.tasks.chain import split_level
 from koji_adjutant.tasks.subtasks import SrpmHeader
 
@@ -45,12 +45,29 @@ def test_exactly_one_arch_must_return_the_srpm():
 
 def test_initbuild_data_carries_the_source_of_an_scm_build():
     header = SrpmHeader("p", "1", "2.fc40", None, ArchHeader())
-    assert initbuild_data(header, 5, None) == {"name": "p", "version": "1", "release": "2.fc40", "epoch": None,
-                                               "task_id": 5}
+    assert initbuild_data(header, 5, None, {}) == {"name": "p", "version": "1", "release": "2.fc40",
+                                                   "epoch": None, "task_id": 5}
     source = {"source": "git+https://h/p.git#0123abc", "url": "git+https://h/p.git#main"}
-    data = initbuild_data(header, 5, source)
+    data = initbuild_data(header, 5, source, {})
     assert data["source"] == "git+https://h/p.git#0123abc"
     assert data["extra"] == {"source": {"original_url": "git+https://h/p.git#main"}}
+
+
+def test_initbuild_data_passes_drafts_and_custom_user_metadata_through():
+    header = SrpmHeader("p", "1", "2", None, ArchHeader())
+    source = {"source": "s#abc", "url": "s#main"}
+    data = initbuild_data(header, 5, source, {"draft": True, "custom_user_metadata": {"team": "base"}})
+    assert data["draft"] is True
+    assert data["extra"] == {"source": {"original_url": "s#main"}, "custom_user_metadata": {"team": "base"}}
+
+
+@pytest.mark.parametrize("metadata, message", [
+    (["not", "a", "dict"], "must be serializable to a JSON object"),
+    ({"when": object()}, "is not JSON serializable"),
+])
+def test_custom_user_metadata_must_be_a_json_object(metadata, message):
+    with pytest.raises(BuildError, match=message):
+        check_custom_user_metadata({"custom_user_metadata": metadata})
 
 
 def test_a_chain_group_splits_into_urls_to_build_and_existing_builds():

@@ -7,8 +7,11 @@ set -euo pipefail
 ARCH=x86_64
 SETUP=/var/lib/adjutant/setup
 TOPDIR=/builddir/build
-DNF=(dnf -y --releasever=40 --disablerepo='*' --enablerepo=local --enablerepo=local-1     --setopt=install_weak_deps=1
-     --setopt=best=0)
+# The proxy (kojid.conf yum_proxy) comes from the package manager's environment only: this
+# file is readable by package code, a proxy's credentials must not be.
+DNF=(dnf -y --releasever=40 --repo=local --repo=local-1     --setopt=install_weak_deps=1
+     --setopt=best=0
+     ${ADJUTANT_PROXY:+"--setopt=proxy=$ADJUTANT_PROXY"})
 RPMBUILD=(rpmbuild --define '_topdir /builddir/build' --target "$ARCH")
 
 state() { printf '%s: %s\n' "$1" "$2"; }
@@ -60,6 +63,11 @@ case "$step" in
       install -d -o mockbuild "$TOPDIR/$dir"
     done
     state Finish "buildroot setup"
+    ;;
+  modules)
+    # The tag's mock.module_setup_commands, before anything is installed.
+    state Start "module setup"
+    state Finish "module setup"
     ;;
   install-group)
     state Start "installing group @srpm-build"

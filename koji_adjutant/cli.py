@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, envcli
+from . import __version__, entercli, envcli
 from .buildroot.cache import BuildrootCache
 from .buildroot.logs import BuildLogs
 from .buildroot.runner import BuildrootRunner
@@ -75,7 +75,8 @@ def cmd_build_local(args: argparse.Namespace) -> int:
             image = manager.ensure_image(args.image)
             spec = BuildrootSpec(
                 image=image.ref, image_digest=image.digest, arch=args.arch, repos=repos,
-                group=InstallGroup.BUILD, macros=macros,
+                group=None if args.no_group else args.group, extra_packages=tuple(args.install or ()),
+                macros=macros,
                 package_manager=PackageManagerOptions(releasever=args.releasever),
                 timeouts=Timeouts(rpmbuild=args.timeout))
             result = runner.build(spec, srpm, resultdir, logs)
@@ -168,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--arch", default=platform.machine(), help="target arch (default: this host's)")
     local.add_argument("--define", action="append", type=_parse_define, metavar="'NAME VALUE'",
                        help="an rpm macro for the buildroot (repeatable)")
+    local.add_argument("--group", default=InstallGroup.BUILD.value, metavar="GROUP",
+                       help="the comps group installed first, as koji's build tag has it (default %(default)s)")
+    local.add_argument("--no-group", action="store_true",
+                       help="install no group (for repos without comps groups); name packages with --install")
+    local.add_argument("--install", action="append", metavar="PKG",
+                       help="a package installed with the group, like mock's chroot_setup_cmd (repeatable)")
     local.add_argument("--releasever", help="dnf releasever (default: what the image's dnf detects)")
     local.add_argument("--resultdir", default="results", help="where RPMs and logs go (default ./results)")
     local.add_argument("--timeout", type=int, default=Timeouts.rpmbuild, metavar="SECONDS",
@@ -190,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.set_defaults(func=cmd_run)
 
     envcli.register(commands)
+    entercli.register(commands)
 
     check_config = commands.add_parser("check-config", help="validate kojid.conf and print the effective configuration")
     check_config.add_argument("-c", "--config", metavar="FILE", type=Path,

@@ -128,8 +128,10 @@ def _enum(kind: type[enum.Enum], allowed: tuple[enum.Enum, ...] | None = None) -
     return parse
 
 
-def _policy_name(value: str) -> str | None:
-    # empty: do not ask the hub at all (e.g. a hub too old to have host.evalPolicy)
+def _optional_name(value: str) -> str | None:
+    """A name on the hub, or empty for none."""
+    if any(ch.isspace() for ch in value.strip()):
+        raise ValueError("must be one name, without white space")
     return value.strip() or None
 
 
@@ -201,6 +203,8 @@ def _derived(factory: Callable[[], Any]) -> Any:
 
 _MOCK_ONLY = "mock only: koji-adjutant builds in podman containers, not mock chroots"
 _NOT_HANDLED = "used by task types koji-adjutant does not handle (image/maven builds)"
+_CONTAINERS_GO = ("a build's containers go when it ends; a failed build's stays for failed_buildroot_lifetime "
+                  "(see 'koji-adjutant enter')")
 
 
 @dataclass(frozen=True)
@@ -227,22 +231,26 @@ class KojidOptions:
     offline_retry_interval: int = _option(120, parse=_integer)
     timeout: int | None = _option(None, parse=_integer)
     no_ssl_verify: bool = _option(False, parse=_boolean)
-    allow_noverifyssl: bool = _option(False, parse=_boolean)
+    allow_noverifyssl: bool = _option(False, parse=_boolean, ignored=_NOT_HANDLED)
     use_fast_upload: bool = _option(True, parse=_boolean)
 
     # main loop
     sleeptime: int = _option(15, parse=_integer)
     maxjobs: int = _option(10, parse=_integer)
     minspace: int = _option(8192, parse=_integer, doc="MB of free space needed")
-    task_avail_delay: int = _option(300, parse=_integer)
-    methods: str | None = _option(None, parse=_text)
+    task_avail_delay: int = _option(300, parse=_integer,
+                                    ignored="kojid itself no longer reads it (koji 1.36 kojid, koji/daemon.py)")
+    methods: str | None = _option(None, parse=_text,
+                                  ignored="koji 1.36's kojid has no such option; the methods handled are "
+                                          "fixed (check-config lists them)")
     literal_task_arches: str = _option("", parse=_text)
 
     # directories and plugins
     topdir: str = _option("/mnt/koji", parse=_text)
     workdir: str = _option("/var/tmp/koji", parse=_text)
-    chroot_tmpdir: str = _option("/chroot_tmpdir", parse=_text)
-    pluginpath: str = _option("/usr/lib/koji-builder-plugins", parse=_text)
+    chroot_tmpdir: str = _option("/chroot_tmpdir", parse=_text, ignored=_MOCK_ONLY)
+    pluginpath: str = _option("/usr/lib/koji-builder-plugins", parse=_text,
+                              ignored="koji-adjutant loads no kojid plugins")
     plugin: tuple[str, ...] = _option((), parse=_words, doc="read from 'plugin' or 'plugins'")
 
     # buildroots and builds
@@ -254,33 +262,39 @@ class KojidOptions:
     yum_proxy: str | None = _option(None, parse=_text)
     support_rpm_source_layout: bool = _option(True, parse=_boolean)
     build_arch_can_fail: bool = _option(False, parse=_boolean)
-    failed_buildroot_lifetime: int = _option(14400, parse=_integer)
-    buildroot_basic_cleanup_delay: int = _option(120, parse=_integer)
-    buildroot_final_cleanup_delay: int = _option(86400, parse=_integer)
+    failed_buildroot_lifetime: int = _option(14400, parse=_integer,
+                                             doc="seconds the container of a failed rpmbuild is kept for "
+                                                 "'koji-adjutant enter'; 0 (or less) keeps none")
+    buildroot_basic_cleanup_delay: int = _option(120, parse=_integer, ignored=_CONTAINERS_GO)
+    buildroot_final_cleanup_delay: int = _option(86400, parse=_integer, ignored=_CONTAINERS_GO)
 
     # SCM checkouts
     allowed_scms: str = _option("", parse=_text)
     allowed_scms_use_config: bool = _option(True, parse=_boolean)
     allowed_scms_use_policy: bool = _option(False, parse=_boolean)
     allow_password_in_scm_url: bool = _option(False, parse=_boolean)
-    scm_credentials_dir: str | None = _option(None, parse=_text)
+    scm_credentials_dir: str | None = _option(None, parse=_text, doc="refused: credentials never enter a container")
 
     # repositories
     use_createrepo_c: bool = _option(True, parse=_boolean,
                                      ignored="koji-adjutant always uses createrepo_c")
     createrepo_skip_stat: bool = _option(True, parse=_boolean)
     createrepo_update: bool = _option(True, parse=_boolean)
-    distrepo_skip_stat: bool = _option(False, parse=_boolean, ignored="distRepo tasks are not handled")
-    copy_old_repodata: bool = _option(False, parse=_boolean)
+    distrepo_skip_stat: bool = _option(False, parse=_boolean)
+    copy_old_repodata: bool = _option(False, parse=_boolean,
+                                      ignored="newRepo always runs createrepo_c for every arch (with --update "
+                                              "from the previous repo when createrepo_update is on)")
 
     # mail and logging
     smtphost: str = _option("example.com", parse=_text)
     smtp_user: str | None = _option(None, parse=_text)
     smtp_pass: str | None = _option(None, parse=_text, secret=True)
     from_addr: str = _option("Koji Build System <buildsys@example.com>", parse=_text)
-    admin_emails: str | None = _option(None, parse=_text)
+    admin_emails: str | None = _option(None, parse=_text,
+                                       doc="the worker's errors are mailed there, as kojid does (via localhost)")
     log_level: str | None = _option(None, parse=_log_level)
-    log_timestamps: bool = _option(False, parse=_boolean)
+    log_timestamps: bool = _option(False, parse=_boolean,
+                                   ignored="buildroot logs are uploaded as written; state.log carries the times")
 
     # accepted so an existing kojid.conf loads, never read by koji-adjutant
     mockdir: str = _option("/var/lib/mock", parse=_text, ignored=_MOCK_ONLY)
@@ -320,8 +334,12 @@ class AdjutantOptions:
     image_pull_policy: PullPolicy = _option(PullPolicy.IF_NOT_PRESENT, parse=_enum(PullPolicy))
     podman_socket: str | None = _option(None, parse=_socket,
                                         doc="podman API socket; unset: the user's own, or a private service")
-    image_policy: str | None = _option("buildroot_image", parse=_policy_name,
-                                       doc="hub policy asked with host.evalPolicy; empty: never ask")
+    image_policy: str | None = _option("buildroot_image", parse=_optional_name,
+                                       doc="hub policy asked with host.evalPolicy; empty: never ask (a hub "
+                                           "too old to have it)")
+    image_packages_repo: str | None = _option(None, parse=_optional_name,
+                                              doc="hub external repo the packages that came with the image are "
+                                                  "listed under in each buildroot; unset: installed_pkgs.log only")
     worker_id: str = _option(parse=_worker_id, factory=socket.gethostname,
                              doc="label on every container; default: this host's name on the hub")
     offline: bool = _option(False, parse=_boolean,
@@ -479,6 +497,12 @@ def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> tuple[dict[str, An
                           "no kojid plugins",
                           hint="kojid's plugins hook into kojid's and mock's own code; remove the option "
                                "(docs/switching-from-kojid.md)")
+    if values.get("scm_credentials_dir"):
+        raise ConfigError(f"{path}: [{KOJID_SECTION}] scm_credentials_dir = {values['scm_credentials_dir']}: "
+                          "koji-adjutant never lets credentials into a buildroot",
+                          hint="kojid mounts that directory where the repository's own source command runs; "
+                               "give the worker user the credentials (ssh keys, netrc) the checkout needs, "
+                               "which stay on the host, and remove the option (docs/switching-from-kojid.md)")
     for name in ("server", "topurl"):
         if not (values.get(name) or "").strip():
             raise ConfigError(f"{path}: [{KOJID_SECTION}] {name} is required",

@@ -4,8 +4,9 @@ koji.daemon.TaskManager already does what the hub requires of a builder's
 loop (heartbeat, taking and forking tasks with subsessions, freeing stale
 tasks, noticing cancels, restarts); kojid is that loop plus mock. Here only
 the mock-specific parts are replaced: buildroot maintenance (orphaned
-containers, stale hub buildroots), the space check (container storage), and
-task cleanup (a killed task's containers go with it).
+containers, stale hub buildroots, failed buildroots kept past
+failed_buildroot_lifetime), the space check (container storage), and task
+cleanup (a killed task's containers go with it).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from koji.daemon import TaskManager
 from koji.tasks import ServerExit, ServerRestart
 
 from .config import Config
+from .buildroot import kept
 from .buildroot.workspace import sweep
-from .container.interface import LABEL_TASK, LABEL_WORKER, ContainerRoot
+from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerRoot
 from .container.podman import PodmanManager
 from .container.service import PodmanService
 from .errors import AdjutantError, PodmanUnreachableError
@@ -57,9 +59,12 @@ class AdjutantTaskManager(TaskManager):
             self.registerHandler(handler)
 
     def remove_orphans(self) -> list[str]:
-        """Remove this worker's containers that no running task owns."""
+        """Remove this worker's containers that no running task owns; kept failed buildroots wait for
+        their expiry (sweep_kept), and an operator's container of one ends with the operator's session."""
         removed = []
         for container in self._containers.list_containers(self._worker):
+            if kept.kept_from(container) is not None or container.labels.get(LABEL_PURPOSE) == kept.ENTER_PURPOSE:
+                continue
             task = container.labels.get(LABEL_TASK)
             if task is None or not task.isdigit() or int(task) not in self.pids:
                 self._containers.remove(container.id)
@@ -76,15 +81,25 @@ class AdjutantTaskManager(TaskManager):
                 log.info("expiring stale buildroot %s of task %s", buildroot["id"], buildroot.get("task_id"))
                 self.session.host.setBuildRootState(buildroot["id"], "EXPIRED")
         self.remove_orphans()
+        self.sweep_kept()
         self.evict_environments()
 
+    def sweep_kept(self) -> None:
+        """Remove the failed buildroots kept past failed_buildroot_lifetime; all of them when
+        space runs short, as kojid does (buildroot/kept.py)."""
+        kept.sweep(self._containers, self.options.adjutant.worker_id, time.time(), everything=not self.checkSpace())
+
     def evict_environments(self) -> None:
-        """Drop cached buildroots over the size and age limits, only while no task could be using one."""
+        """Drop cached buildroots over the size and age limits, only while no task could be using one,
+        and none that a kept failed buildroot was made from (it goes when that expires)."""
         if self.pids:
             return
         adjutant = self.options.adjutant
         store = environment_store(adjutant)
         stale = store.eviction_candidates(int(adjutant.cache_max_size_gb * (1 << 30)), adjutant.cache_max_age_days)
+        in_use = {buildroot.image_id.removeprefix("sha256:")
+                  for buildroot in kept.list_kept(self._containers, adjutant.worker_id)}
+        stale = [env for env in stale if env.image_id.removeprefix("sha256:") not in in_use]
         if stale:
             removed = store.clean(self._containers, [env.name for env in stale])
             log.info("evicted cached buildroots: %s", ", ".join(env.name for env in removed))
@@ -151,10 +166,22 @@ def _reexec() -> None:
                             hint="start the daemon again (its systemd unit does so by itself)") from exc
 
 
+#: The loggers whose errors reach admin_emails: kojid's (koji.*, the task manager's) and ours.
+MAILED_LOGGERS = ("koji", "koji_adjutant")
+
+
+def mail_errors(admin_emails: str | None) -> None:
+    """kojid.conf admin_emails: every ERROR logged is mailed there, through localhost's MTA, as
+    kojid does (koji.add_mail_logger)."""
+    for name in MAILED_LOGGERS if admin_emails else ():
+        koji.add_mail_logger(name, admin_emails)
+
+
 def run(config: Config, force_lock: bool = False) -> int:
     """The daemon's main loop, with kojid's signal handling."""
     for note in config.ignored:
         log.warning("%s: %s", config.path, note)
+    mail_errors(config.kojid.admin_emails)
     service = PodmanService(config.adjutant.podman_socket)
     options = worker_options(config, service.uri)
     session = make_session(options)
@@ -164,6 +191,7 @@ def run(config: Config, force_lock: bool = False) -> int:
     manager = PodmanManager(socket=service.uri, container_root=config.adjutant.container_root)
     tm = AdjutantTaskManager(options, session, manager)
     tm.remove_orphans()
+    tm.sweep_kept()
     sweep(work_root(config.adjutant))
     if config.adjutant.container_root is ContainerRoot.SUBORDINATE and not manager.storage_maps_ids():
         log.warning("podman's storage copies every image in full the first time a container of it runs "

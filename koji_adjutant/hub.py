@@ -1,4 +1,5 @@
-"""Thin helpers over koji.ClientSession: login, buildroot records, log uploads.
+"""Thin helpers over koji.ClientSession: login, buildroot records, log uploads (the
+buildroot's package list is rpmlist.py's).
 
 Everything here speaks the hub's own calls with the hub's own arguments
 (../shared/koji-builder-contract.md); nothing here knows about containers.
@@ -6,27 +7,19 @@ Everything here speaks the hub's own calls with the hub's own arguments
 
 from __future__ import annotations
 
-import gzip
 import logging
-import re
 import threading
-import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 import koji
 from koji.daemon import incremental_upload
 
-from .buildroot.installed import ORIGIN_REPO, InstalledPackage
 from .config import kerberos_principal
 from .errors import BuildrootError, ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Packages kojid never reports (its fake group package and gpg keys).
-_NEVER_REPORTED = {"buildsys-build", "gpg-pubkey"}
-_REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 
 
 def make_session(options) -> koji.ClientSession:
@@ -75,65 +68,6 @@ class HubBuildroot:
         if self.state != "EXPIRED":
             self._session.host.setBuildRootState(self.id, "EXPIRED", task_id=self.task_id)
             self.state = "EXPIRED"
-
-
-def rpmlist(packages: Iterable[InstalledPackage], origins: dict[str, dict] | None = None) -> list[dict]:
-    """The buildroot's packages in the form the hub accepts.
-
-    Only packages the buildroot's repo installed are reported: they are Koji
-    RPMs, or external ones when ``origins`` (from pkgorigins) says so.
-    Packages that came with the image are not Koji's and the hub would refuse
-    them; they are recorded in installed_pkgs.log and the image digest in
-    container.log instead (docs/adr/0004-daemon-and-hub-contract.md).
-    """
-    entries = []
-    for package in packages:
-        if package.origin != ORIGIN_REPO or package.name in _NEVER_REPORTED:
-            continue
-        entry = package.rpmlist_entry()
-        external = (origins or {}).get(f"{package.name}-{package.version}-{package.release}.{package.arch}")
-        if external is not None:
-            entry["external_repo"] = external
-            entry["location"] = external["external_repo_id"]
-        entries.append(entry)
-    return entries
-
-
-def external_origins(session: koji.ClientSession, repo_info: dict, arch: str, topurl: str) -> dict[str, dict]:
-    """nvra → external repo, for the RPMs of a repo merged from external repos (kojid's rule)."""
-    external_repos = session.getExternalRepoList(repo_info["tag_id"], event=repo_info["create_event"])
-    if not external_repos:
-        return {}
-    by_url = {repo["url"].replace("$arch", arch): repo for repo in external_repos}
-    repodir = f"{koji.PathInfo(topdir=topurl).repo(repo_info['id'], repo_info['tag_name'])}/{arch}"
-    repomd = ET.fromstring(_fetch(f"{repodir}/repodata/repomd.xml"))
-    location = None
-    for data in repomd.findall(f"{_REPO_NS}data"):
-        if data.get("type") == "origin":
-            location = data.find(f"{_REPO_NS}location").get("href")
-    if location is None:
-        raise BuildrootError(f"repo {repo_info['id']} has external repos but no pkgorigins in its repodata")
-    origins: dict[str, dict] = {}
-    local_tail = f"/repo_{repo_info['id']}_premerge/"
-    for line in gzip.decompress(_fetch(f"{repodir}/{location}")).decode().splitlines():
-        parts = line.split(None, 2)
-        if len(parts) < 2:
-            continue
-        nvra = koji.parse_NVRA(re.sub(r"^\d+:", "", parts[0]))  # yum writes [epoch:]n-v-r.a
-        key = "{name}-{version}-{release}.{arch}".format(**nvra)
-        if parts[1] in by_url:
-            origins[key] = by_url[parts[1]]
-        elif not (parts[1].startswith("file://") and parts[1].endswith(local_tail)):
-            raise BuildrootError(f"unknown origin for {key}: {parts[1]}")
-    return origins
-
-
-def _fetch(url: str) -> bytes:
-    import requests
-
-    response = requests.get(url, timeout=60)
-    response.raise_for_status()
-    return response.content
 
 
 class LogUploader(threading.Thread):

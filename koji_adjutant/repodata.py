@@ -126,6 +126,18 @@ def run(command: list[str], logfile: Path) -> None:
                         hint="check the tag's packages and external repos, then regenerate the repo")
 
 
+def recycle_repodata(old_repodata: Path, datadir: Path) -> bool:
+    """Copy a previous repo's repodata to datadir for ``createrepo_c --update``, as kojid
+    recycles it; False (and nothing copied) when it is gone. Its pkgorigins.gz is dropped:
+    only a merge rewrites it, and only for the new repo's external repos."""
+    if not old_repodata.is_dir():
+        log.warning("old repodata is missing: %s", old_repodata)
+        return False
+    shutil.copytree(old_repodata, datadir)
+    (datadir / "pkgorigins.gz").unlink(missing_ok=True)
+    return True
+
+
 def make_repodata(inputs: ArchInputs, arch: str, workdir: Path, logfile: Path, *, repo_id: int,
                   old_repodata: Path | None, external: list[ExternalRepo], update: bool,
                   skip_stat: bool) -> Path:
@@ -133,13 +145,8 @@ def make_repodata(inputs: ArchInputs, arch: str, workdir: Path, logfile: Path, *
     outdir = workdir / "repo"
     datadir = outdir / "repodata"
     outdir.mkdir(parents=True)
-    recycle = update and inputs.pkglist is not None and old_repodata is not None
-    if recycle and old_repodata.is_dir():
-        shutil.copytree(old_repodata, datadir)
-        (datadir / "pkgorigins.gz").unlink(missing_ok=True)  # rewritten by the merge, if any
-    elif recycle:
-        log.warning("old repodata is missing: %s", old_repodata)
-        recycle = False
+    recycle = (update and inputs.pkglist is not None and old_repodata is not None
+               and recycle_repodata(old_repodata, datadir))
     run(createrepo_command(inputs, outdir, update=recycle, skip_stat=skip_stat), logfile)
     if external:
         sources = [url for url in (repo.url_for(arch) for repo in external) if url]

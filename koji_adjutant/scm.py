@@ -73,7 +73,7 @@ def allowed_scm(url: str, options, session: koji.ClientSession,
     ``policy_data`` is asked only when the policy is consulted (allowed_scms_use_policy).
     """
     try:
-        scm = SCM(url)
+        scm = SCM(url, allow_password=options.allow_password_in_scm_url)
     except koji.GenericError as exc:
         raise BuildError(f"invalid SCM URL {url!r}: {exc}",
                          hint="use scheme://host/path/to/repo[?module]#revision, e.g. "
@@ -118,9 +118,12 @@ def _control_problem(url: str) -> str | None:
 
 
 def _user_problem(user: str | None) -> str | None:
-    if user is None or _USER.fullmatch(user):
+    """koji.daemon.SCM joins a password allowed by allow_password_in_scm_url on as ``user:password``;
+    either way it lands in a URL argument, so only the name itself is held to a plain form."""
+    name, _, password = (user or "").partition(":")
+    if user is None or (_USER.fullmatch(name) and not any(ch.isspace() or ch in "@/" for ch in password)):
         return None
-    return (f"the user {user!r} is not a plain user name (letters, digits and . _ -, "
+    return (f"the user {name!r} is not a plain user name (letters, digits and . _ -, "
             "starting with a letter, digit or _)")
 
 
@@ -183,23 +186,31 @@ def _git_environment() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def checkout(scm: SCM, scmdir: Path, session: koji.ClientSession, uploadpath: str) -> Checkout:
-    """Check the package out into ``scmdir``; checkout.log goes beside it and to the hub, live."""
+def checkout(scm: SCM, scmdir: Path, session: koji.ClientSession, uploadpath: str,
+             rpm_layout: bool = True) -> Checkout:
+    """Check the package out into ``scmdir``; checkout.log goes beside it and to the hub, live.
+
+    ``rpm_layout`` (kojid.conf support_rpm_source_layout): the spec may be in SPECS/, and a
+    SOURCES/ directory holds the sources.
+    """
     scmdir.mkdir(parents=True, exist_ok=True)
     logfile = scmdir.parent / "checkout.log"
     log.info("checking out %s", scm.url)
     try:
         with _git_environment():
-            sourcedir = source_directory(Path(scm.checkout(str(scmdir), session, uploadpath, str(logfile))),
-                                         scmdir)
+            checked_out = Path(scm.checkout(str(scmdir), session, uploadpath, str(logfile)))
+            sourcedir = source_directory(checked_out, scmdir)
             source = scm.get_source()
     except koji.GenericError as exc:
         raise BuildError(f"checkout of {scm.url} failed: {exc}",
                          hint="check that the repository and the revision exist and that this builder "
                               "can reach them") from exc
-    spec = find_spec(sourcedir)
+    spec = find_spec(sourcedir, rpm_layout, name=checked_out.name)
     check_spec(spec)
-    return Checkout(SourceTree(sourcedir, spec.name, tuple(scm.source_cmd) if scm.source_cmd else None),
+    sources = sourcedir / "SOURCES"
+    sources_dir = "SOURCES" if rpm_layout and sources.is_dir() and sources.resolve() == sources else "."
+    return Checkout(SourceTree(sourcedir, str(spec.relative_to(sourcedir)),
+                               tuple(scm.source_cmd) if scm.source_cmd else None, sources_dir),
                     source, logfile)
 
 
@@ -220,22 +231,33 @@ def source_directory(sourcedir: Path, scmdir: Path) -> Path:
     return resolved
 
 
-def find_spec(sourcedir: Path) -> Path:
-    """The one spec file of the checked-out directory (kojid's rule: exactly one).
+def find_spec(sourcedir: Path, rpm_layout: bool = True, name: str | None = None) -> Path:
+    """The spec file of the checked-out directory, by kojid's rule (BuildSRPMFromSCMTask).
 
-    It must resolve, symlinks followed, to a regular file inside ``sourcedir``: it is read
-    here, on the host, and only ``sourcedir`` is handed on to the build.
+    The specs at its top, or with ``rpm_layout`` and none there, those in SPECS/; of
+    several, the one named after the directory (``name``, as checked out). It must
+    resolve, symlinks followed, to a regular file inside ``sourcedir``: it is read here,
+    on the host, and only ``sourcedir`` is handed on to the build.
     """
-    specs = sorted(Path(sourcedir).glob("*.spec"))
-    if len(specs) == 1:
-        _check_spec_file(specs[0], Path(sourcedir))
-        return specs[0]
+    sourcedir = Path(sourcedir)
+    name = name or sourcedir.name
+    specs = sorted(sourcedir.glob("*.spec"))
+    if not specs and rpm_layout:
+        specs = sorted(sourcedir.glob("SPECS/*.spec"))
+    if len(specs) > 1:
+        named = [spec for spec in specs if spec.name == f"{name}.spec"]
+        if not named:
+            raise BuildError(f"multiple spec files found in the checkout, none named {name}.spec: "
+                             f"{', '.join(str(p.relative_to(sourcedir)) for p in specs)}",
+                             hint=f"keep one .spec file in the directory the package is built from, or call "
+                                  f"the one to build {name}.spec, after that directory")
+        specs = named
     if not specs:
-        raise BuildError(f"no spec file found in the checkout ({Path(sourcedir).name})",
-                         hint="the spec must be at the top of the repository, or in the directory the URL's "
-                              "?module names")
-    raise BuildError(f"multiple spec files found in the checkout: {', '.join(p.name for p in specs)}",
-                     hint="keep exactly one .spec file in the directory the package is built from")
+        raise BuildError(f"no spec file found in the checkout ({sourcedir.name})",
+                         hint="the spec must be at the top of the repository (or in its SPECS/ directory), "
+                              "or in the directory the URL's ?module names")
+    _check_spec_file(specs[0], sourcedir)
+    return specs[0]
 
 
 def _check_spec_file(spec: Path, sourcedir: Path) -> None:

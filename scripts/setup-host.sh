@@ -15,7 +15,7 @@
 #              ADJUTANT_SKIP_IMAGE=1 (do not make the dev image).
 #
 # Fedora/EL hosts: install the same tools with
-#   dnf install podman runc shadow-utils slirp4netns rpm-build createrepo_c \
+#   dnf install podman runc shadow-utils slirp4netns rpm-build python3-rpm createrepo_c \
 #       dnf-plugins-core krb5-devel python3-devel gcc git
 # then run this script with ADJUTANT_SKIP_APT=1 (the rest is distribution-neutral);
 # the dev image needs mmdebstrap, but production images need no dev image.
@@ -32,7 +32,8 @@ fi
 say() { printf 'setup-host: %s\n' "$*"; }
 
 # -- packages ---------------------------------------------------------------
-packages=(podman runc uidmap slirp4netns fuse-overlayfs rpm createrepo-c dnf dnf-plugins-core
+# python3-rpm: rpm's Python bindings, which the virtualenv reaches through the PyPI shim "rpm".
+packages=(podman runc uidmap slirp4netns fuse-overlayfs rpm python3-rpm createrepo-c dnf dnf-plugins-core
           mmdebstrap libkrb5-dev python3-venv python3-dev gcc git util-linux cpio
           python3-pip python3-setuptools python3-wheel)
 if [ "${ADJUTANT_SKIP_APT:-0}" != 1 ]; then

@@ -35,12 +35,16 @@ MORE_REQUIREMENTS = 75
 _NOT_FOUND = re.compile(r"No matching package to install: '([^']+)'")
 _NO_MATCH = re.compile(r"No match for argument: (.+)")
 _UNABLE = re.compile(r"Unable to find a match: (.+)")
+#: dnf 4 says "Module or Group 'build' is not available."; dnf 5 is taken to name the unmatched
+#: "@build" argument (unverified: no dnf 5 image here).
+_NO_GROUP = re.compile(r"Module or Group '([^']+)' is not available|No match for argument: @(\S+)")
 
 Image = TypeVar("Image")
 
 
 def _missing_packages(output: str) -> list[str]:
-    found = set(_NOT_FOUND.findall(output)) | {m.strip() for m in _NO_MATCH.findall(output)}
+    found = set(_NOT_FOUND.findall(output)) | {m.strip() for m in _NO_MATCH.findall(output)
+                                                if not m.startswith("@")}
     if not found:
         found = {m.strip() for m in _UNABLE.findall(output)}
     return sorted(found)
@@ -50,6 +54,13 @@ def check_install(exit_code: int, output: str, what: str) -> None:
     """A failed dnf run as an error naming what the repos lack, when dnf said so."""
     if exit_code == 0:
         return
+    groups = sorted({first or second for first, second in _NO_GROUP.findall(output)})
+    if groups:
+        raise BuildrootError(f"{what}: the buildroot repos have no group {', '.join(groups)} "
+                             "(their repodata holds no comps group of that id)",
+                             hint="in Koji, add it to the build tag (koji add-group TAG build; koji add-group-pkg "
+                                  "TAG build PKG...); with build-local, name another group (--group) or none "
+                                  "(--no-group) and the packages to install (--install PKG)")
     missing = _missing_packages(output)
     if missing:
         raise BuildrootError(f"{what}: not found in the buildroot repos: {', '.join(missing)}",

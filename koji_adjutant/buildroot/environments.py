@@ -5,7 +5,7 @@ the group layer, then a layer per round of BuildRequires. Each layer is made in
 a package-manager container: root with only the package manager's
 capabilities, network only when a repo is remote, the rendered setup and the
 local repos as its only mounts, and nothing run in it but the init script's
-setup, install-group, install and list-installed steps. It is then committed.
+setup, modules, sync, install-group, install and list-installed steps. It is then committed.
 That is the only kind of container ever committed (ContainerManager.commit
 refuses any other), and nothing of a package's own ever runs in one, not even
 its SRPM is mounted there: an image holds only what dnf installed from the
@@ -65,11 +65,15 @@ class Provisioner:
         self._made: list[str] = []
 
     def group(self, spec: BuildrootSpec, setup_dir: Path, base: ImageInfo, logs: BuildLogs) -> BuildrootImage:
-        """The base image set up (repo file, macros) with the install group."""
+        """The base image set up (repo file, macros) with the install group (and what else
+        the spec installs first)."""
         steps = [("setup", "set the buildroot up")]
         if spec.package_manager.module_setup:
             steps.append(("modules", "setting the modules up (mock.module_setup_commands)"))
-        steps.append(("install-group", f"installing the @{spec.group.value} group"))
+        if spec.package_manager.sync_image:
+            steps.append(("sync", "aligning the image's packages to the repos (adjutant.sync_image_packages)"))
+        if spec.first_install:
+            steps.append(("install-group", f"installing {spec.first_install}"))
 
         def make(ref: str, labels: Mapping[str, str]) -> tuple[list[InstalledPackage], ImageInfo]:
             return self._make(spec, spec.image, setup_dir, logs, ref, labels, None, *steps)

@@ -26,15 +26,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..container.archive import ResultLimits, ResultSpool, extract_untrusted
-from ..container.interface import ContainerManager, ContainerSpec, Stream
-from ..errors import BuildError, ContainerTimeoutError, ResultTooLargeError
+from ..container.interface import ContainerHandle, ContainerManager, ContainerSpec, Stream
+from ..errors import AdjutantError, BuildError, ContainerTimeoutError, ResultTooLargeError
 from .logs import BuildLogs
 
 log = logging.getLogger(__name__)
@@ -94,19 +94,26 @@ class PhaseFailed(BuildError):
         self.exit_code = exit_code
 
 
+#: Offered the container of a command that failed by itself; True when it took the container,
+#: which is then not removed (kept.py keeps a failed build's).
+Keeper = Callable[[ContainerHandle, PhaseFailed], bool]
+
+
 @contextmanager
 def run_phase(manager: ContainerManager, container: ContainerSpec, phase: Phase, logs: BuildLogs,
-              limits: ResultLimits = ResultLimits()) -> Iterator[Path]:
+              limits: ResultLimits = ResultLimits(), keep: Keeper | None = None) -> Iterator[Path]:
     """Run ``container`` to its end; yield a host directory holding what it left in ``phase.results``.
 
     A command that fails raises PhaseFailed; one that runs too long, BuildError;
     results over ``limits``, or more output than they allow, ResultTooLargeError
     (the container is killed at once). All name the log. The container and the
-    directory are removed whatever happens.
+    directory are removed whatever happens, except a container ``keep`` takes: one
+    whose command ended by itself with a failure (not killed, not over a limit).
     """
     handle = manager.create(dataclasses.replace(container, command=phase_command(container.command, phase.results)))
     staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
     origin = f"the {phase.what} container"
+    kept = False
     try:
         with ResultSpool(limits, origin) as spool:
             to_log = logs.sink(phase.log)
@@ -134,10 +141,22 @@ def run_phase(manager: ContainerManager, container: ContainerSpec, phase: Phase,
             if status != 0:  # what podman saw tells a breached limit from a plain failure
                 exit_code = manager.wait(handle, timeout=EXIT_GRACE).exit_code
                 exit_code = exit_code if status is None else status
-                raise PhaseFailed(f"{phase.failed} (exit {exit_code})", exit_code,
-                                  log_path=str(logs.path(phase.log)), hint=phase.hint)
+                failure = PhaseFailed(f"{phase.failed} (exit {exit_code})", exit_code,
+                                      log_path=str(logs.path(phase.log)), hint=phase.hint)
+                kept = status is not None and keep is not None and _offer(keep, handle, failure)
+                raise failure
             extract_untrusted(spool.file, staging, origin, limits)
         yield staging
     finally:
-        manager.remove(handle)
+        if not kept:
+            manager.remove(handle)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _offer(keep: Keeper, handle: ContainerHandle, failure: PhaseFailed) -> bool:
+    """Whether ``keep`` took the container; a container it could not keep is removed as any other."""
+    try:
+        return keep(handle, failure)
+    except AdjutantError as exc:
+        log.warning("could not keep the container %s of a failed phase; removing it: %s", handle.name, exc)
+        return False

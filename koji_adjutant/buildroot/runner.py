@@ -8,7 +8,9 @@ container of that image runs rpmbuild as the build user with no network and
 no capabilities (phase.py); it checks first that the package, evaluated there,
 asks for nothing its image lacks. Package code thus runs only in containers
 whose writes are discarded (docs/adr/0003-buildroot-initialization.md,
-docs/adr/0006-cached-buildroots.md).
+docs/adr/0006-cached-buildroots.md); with ``keep_failed``, the container of a
+failed rpmbuild is kept for an operator to look into until it expires, and
+never used by a build again (kept.py).
 
 Making an SRPM (``make_srpm``) uses the group layer only (srpm-build); a
 source tree's source command runs in a container of its own, the one phase
@@ -17,6 +19,7 @@ of package code that may use a network (docs/adr/0008-scm-checkout.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -26,17 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..container.archive import ResultLimits
-from ..container.interface import (LABEL_PURPOSE, ContainerManager, ContainerSpec, ImageInfo, Mount, Network,
-                                   ResourceLimits)
+from ..container.interface import (LABEL_PURPOSE, LABEL_TASK, ContainerHandle, ContainerManager, ContainerSpec,
+                                   ImageInfo, Mount, Network, ResourceLimits)
 from ..errors import BuildError
-from . import deps
+from . import deps, kept
 from .cache import BuildrootCache
 from .cachekey import resolution_key
 from .environments import Provisioner
 from .installed import InstalledPackage, write_installed
 from .layers import BuildrootImage
 from .logs import BuildLogs
-from .phase import Phase, PhaseFailed, run_phase
+from .phase import Keeper, Phase, PhaseFailed, run_phase
 from .render import INIT_SCRIPT, INPUT_DIR, SETUP_DIR, SOURCE_TREE
 from .requirements import Evaluation, read_evaluation, write_expected
 from .spec import BuildrootSpec
@@ -57,12 +60,15 @@ class SourceTree:
     """A package as its SCM holds it: a directory with the spec, and what fetches the rest.
 
     ``source_cmd`` (kojid's, e.g. ``make sources``) runs inside the buildroot,
-    in a copy of ``directory``, as the build user; None runs nothing.
+    in a copy of ``directory``, as the build user; None runs nothing. ``spec_name``
+    and ``sources_dir`` are relative to ``directory`` (SPECS/x.spec and SOURCES in
+    rpm's own layout).
     """
 
     directory: Path
     spec_name: str
     source_cmd: tuple[str, ...] | None = None
+    sources_dir: str = "."
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,17 @@ class BuildrootRunner:
                  limits: ResourceLimits = ResourceLimits(), dependency_network: Network = Network.HOST,
                  cache: BuildrootCache | None = None, work_root: Path | None = None,
                  source_network: Network = Network.PRIVATE, result_limits: ResultLimits = ResultLimits(),
-                 proxy: str | None = None):
+                 proxy: str | None = None, keep_failed: int = 0):
         """``dependency_network``: the package manager's, only when a repo is remote; offline,
         no phase has network. ``source_network``: a source command's (a lookaside cache).
         ``cache``: reuse buildroot layers across builds (cache.py). ``work_root``: where
         workspaces are made (workspace.py). ``result_limits``: what a phase may send back.
-        ``proxy``: the package manager's (kojid.conf yum_proxy), never package code's."""
+        ``proxy``: the package manager's (kojid.conf yum_proxy), never package code's.
+        ``keep_failed``: seconds the container of a build whose rpmbuild failed is kept for an
+        operator (kojid.conf failed_buildroot_lifetime, kept.py); 0 keeps none. Kept buildroots
+        are found by task, so it needs a task label."""
+        if keep_failed > 0 and LABEL_TASK not in labels:
+            raise ValueError("keeping failed buildroots needs the task label: they are found by task")
         self._manager = manager
         self._labels = dict(labels)
         self._limits = limits
@@ -122,6 +133,7 @@ class BuildrootRunner:
         self._work_root = work_root or default_work_root()
         self._result_limits = result_limits
         self._proxy = proxy
+        self._keep_failed = max(keep_failed, 0)
 
     def build(self, spec: BuildrootSpec, srpm: Path, resultdir: Path, logs: BuildLogs,
               on_dependencies: Callable[[list[InstalledPackage]], None] | None = None) -> BuildResult:
@@ -149,14 +161,14 @@ class BuildrootRunner:
         with self._buildroot(spec, input_path, resultdir, logs, on_dependencies, build_requires=False) as root:
             workspace, started = root.workspace, time.monotonic()
             if workspace.srpm is not None:
-                input_dir, target = workspace.input, f"{INPUT_DIR}/{workspace.srpm.name}"
-            elif source.source_cmd:
-                input_dir = self._source_phase(root, source.source_cmd)
-                target = f"{INPUT_DIR}/{source.spec_name}"
-                root.phase_seconds["sources"] = time.monotonic() - started
-                started = time.monotonic()
+                input_dir, target = workspace.input, [f"{INPUT_DIR}/{workspace.srpm.name}"]
             else:
-                input_dir, target = workspace.input, f"{INPUT_DIR}/{source.spec_name}"
+                input_dir = workspace.input
+                if source.source_cmd:
+                    input_dir = self._source_phase(root, source.source_cmd)
+                    root.phase_seconds["sources"] = time.monotonic() - started
+                    started = time.monotonic()
+                target = [f"{INPUT_DIR}/{source.spec_name}", f"{INPUT_DIR}/{source.sources_dir}"]
             srpm = self._srpm_phase(root, input_dir, target, resultdir)
             root.phase_seconds["srpm"] = time.monotonic() - started
         check_srpm_name(srpm)
@@ -254,8 +266,8 @@ class BuildrootRunner:
                              user=spec.build_user if spec else None, workdir=TOPDIR if spec else None,
                              env=dict(spec.environment) if spec else {})
 
-    def _run_phase(self, container: ContainerSpec, phase: Phase, logs: BuildLogs):
-        return run_phase(self._manager, container, phase, logs, self._result_limits)
+    def _run_phase(self, container: ContainerSpec, phase: Phase, logs: BuildLogs, keep: Keeper | None = None):
+        return run_phase(self._manager, container, phase, logs, self._result_limits, keep)
 
     def _evaluate(self, root: _Buildroot, image: BuildrootImage) -> Evaluation:
         """What the SRPM asks for in ``image``, learned in a throwaway container with no network."""
@@ -284,9 +296,15 @@ class BuildrootRunner:
                 "build", root.image.ref,
                 [INIT_SCRIPT, "build", f"{INPUT_DIR}/{srpm.name}", f"{SETUP_DIR}/{expected.name}"],
                 phase_mounts(root.workspace.setup, root.workspace.input), spec)
+            keep = None
+            if self._keep_failed:
+                package = srpm.name.removesuffix(".src.rpm")
+                container = dataclasses.replace(
+                    container, labels={**container.labels, **kept.keep_labels(self._keep_failed, package)})
+                keep = self._keeper(root)
             root.logs.state("Start: build phase (no network)")
             try:
-                with _unpack_errors(srpm), self._run_phase(container, phase, root.logs) as made:
+                with _unpack_errors(srpm), self._run_phase(container, phase, root.logs, keep) as made:
                     built = _collect(made, resultdir)
             except PhaseFailed as exc:
                 if exc.exit_code != deps.MORE_REQUIREMENTS:
@@ -299,6 +317,22 @@ class BuildrootRunner:
             root.logs.state("Finish: build phase")
             return built
         raise BuildError(f"the package kept asking for more BuildRequires after {deps.MAX_ROUNDS} rounds")
+
+    def _keeper(self, root: _Buildroot) -> Keeper:
+        """Keeps the container of a build that failed by itself (kept.py), and says in root.log
+        how to enter it; not when the package asked for more BuildRequires or its SRPM could not
+        be unpacked, which leave nothing of the package's to look into."""
+        def keep(handle: ContainerHandle, failure: PhaseFailed) -> bool:
+            if failure.exit_code in (deps.MORE_REQUIREMENTS, _UNPACK_FAILED):
+                return False
+            name = kept.keep(self._manager, handle)
+            task, until = self._labels[LABEL_TASK], kept.when(time.time() + self._keep_failed)
+            root.logs.note("root", f"the failed buildroot is kept until {until} (failed_buildroot_lifetime): "
+                                   f"to look into it, {kept.how_to_enter(task)}")
+            log.warning("kept the failed buildroot of task %s as container %s until %s: %s", task, name, until,
+                        kept.how_to_enter(task))
+            return True
+        return keep
 
     def _source_phase(self, root: _Buildroot, source_cmd: tuple[str, ...]) -> Path:
         """Run the source command in a copy of the tree; the tree it leaves, on the host.
@@ -324,16 +358,16 @@ class BuildrootRunner:
         root.logs.state("Finish: source phase")
         return tree
 
-    def _srpm_phase(self, root: _Buildroot, input_dir: Path, target: str, resultdir: Path) -> Path:
-        """``rpmbuild -bs`` of ``target`` (an SRPM, or a spec with its sources beside it), with no network."""
+    def _srpm_phase(self, root: _Buildroot, input_dir: Path, target: list[str], resultdir: Path) -> Path:
+        """``rpmbuild -bs`` of ``target`` (an SRPM, or a spec and its sources directory), with no network."""
         spec = root.spec
-        container = self._container("srpm", root.image.ref, [INIT_SCRIPT, "srpm", target],
+        container = self._container("srpm", root.image.ref, [INIT_SCRIPT, "srpm", *target],
                                     phase_mounts(root.workspace.setup, input_dir), spec)
         phase = Phase(what="rpmbuild -bs", failed="error building the SRPM: rpmbuild -bs failed",
                       hint="a spec syntax error or a missing source; read the end of the log",
                       results=f"{TOPDIR}/SRPMS", timeout=spec.timeouts.rpmbuild)
         root.logs.state("Start: SRPM build phase (no network)")
-        with _unpack_errors(Path(target)), self._run_phase(container, phase, root.logs) as made:
+        with _unpack_errors(Path(target[0])), self._run_phase(container, phase, root.logs) as made:
             srpm = _take_srpm(made, resultdir)
         root.logs.state("Finish: SRPM build phase")
         return srpm

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from .. import __version__
 from ..errors import ConfigError
 
+
 def templates_digest(directory=None) -> str:
     """A digest of the templates (as shipped, unless ``directory`` is given): any change to
     them changes every cache key, with no version to remember to bump."""
@@ -40,6 +41,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ARCH = re.compile(r"^[A-Za-z0-9_]+$")
 #: Koji tag names; never whitespace or control characters (they reach rendered files).
 _TAG = re.compile(r"^[A-Za-z0-9_.+/@-]+$")
+#: comps group ids; package names or provides reach dnf quoted, but never as an option.
+_GROUP = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$")
 
 
 PACKAGE_MANAGERS = ("dnf", "dnf5", "yum")
@@ -47,6 +50,8 @@ MODULE_ACTIONS = ("enable", "disable", "reset", "install", "remove", "switch-to"
 
 
 class InstallGroup(str, enum.Enum):
+    """The comps groups kojid's buildroots start from."""
+
     BUILD = "build"
     SRPM_BUILD = "srpm-build"
 
@@ -118,6 +123,9 @@ class PackageManagerOptions:
     command: str = "dnf"
     #: ``dnf module`` commands run before anything is installed (tag extra mock.module_setup_commands)
     module_setup: tuple[tuple[str, ...], ...] = ()
+    #: every package of the image that the repos also carry taken to the repos' version
+    #: (tag extra adjutant.sync_image_packages), so the tag governs the toolchain as under mock
+    sync_image: bool = False
 
     def __post_init__(self) -> None:
         if self.command not in PACKAGE_MANAGERS:
@@ -145,7 +153,9 @@ class BuildrootSpec:
     image_digest: str
     arch: str
     repos: tuple[RepoSource, ...]
-    group: InstallGroup = InstallGroup.BUILD
+    #: the comps group installed first (an InstallGroup, or any group id); None installs none
+    group: str | None = InstallGroup.BUILD.value
+    #: installed with the group (build-local --install), as mock's chroot_setup_cmd can
     extra_packages: tuple[str, ...] = ()
     macros: Mapping[str, str] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -162,6 +172,13 @@ class BuildrootSpec:
         object.__setattr__(self, "environment", _frozen(self.environment))
         object.__setattr__(self, "repos", tuple(self.repos))
         object.__setattr__(self, "extra_packages", tuple(self.extra_packages))
+        object.__setattr__(self, "group", self.group.value if isinstance(self.group, InstallGroup) else self.group)
+        if self.group is not None and not _GROUP.fullmatch(self.group):
+            raise ConfigError(f"group {self.group!r} is not a comps group id",
+                              hint="give a group id such as build or buildsys-build")
+        for package in self.extra_packages:
+            if not package.strip() or package.startswith("-") or not package.isprintable():
+                raise ConfigError(f"package {package!r} is not a package name or provide")
         if not self.repos:
             raise ConfigError("a buildroot needs at least one repo", hint="pass --repo DIR or URL")
         for name, value in self.macros.items():
@@ -185,6 +202,14 @@ class BuildrootSpec:
         return self.target_arch or self.arch
 
     @property
+    def first_install(self) -> str | None:
+        """What the buildroot's first installation brings, for logs; None when it brings nothing."""
+        parts = [f"the @{self.group} group"] if self.group else []
+        if self.extra_packages:
+            parts.append(", ".join(self.extra_packages))
+        return " and ".join(parts) or None
+
+    @property
     def offline(self) -> bool:
         """No repo needs the network, so no phase gets any."""
         return all(repo.is_local for repo in self.repos)
@@ -197,7 +222,7 @@ class BuildrootSpec:
         return {
             "image": self.image, "image_digest": self.image_digest, "arch": self.arch,
             "repos": [[repo.repo_id, repo.location] for repo in self.repos],
-            "group": self.group.value, "extra_packages": list(self.extra_packages),
+            "group": self.group, "extra_packages": list(self.extra_packages),
             "macros": dict(self.macros), "environment": dict(self.environment),
             "package_manager": asdict(self.package_manager), "tag": self.tag, "build_user": self.build_user,
             "target_arch": self.rpmbuild_target,

@@ -23,6 +23,16 @@ LABEL_WORKER = "io.koji-adjutant.worker"
 LABEL_TASK = "io.koji-adjutant.task"
 LABEL_PURPOSE = "io.koji-adjutant.purpose"
 LABEL_BROOT = "io.koji-adjutant.brootid"
+#: On a build container that is kept if rpmbuild fails: for how many seconds (kojid.conf
+#: failed_buildroot_lifetime). Set when it is made, as podman cannot relabel a container later.
+LABEL_KEEP_FAILED = "io.koji-adjutant.keep-failed"
+#: On such a container: the SRPM it builds, for ``koji-adjutant enter --list``.
+LABEL_PACKAGE = "io.koji-adjutant.package"
+
+#: Name prefix of a kept failed buildroot (buildroot/kept.py). A container's labels are fixed
+#: when it is made, so its new name is what marks a build container as kept once rpmbuild failed;
+#: ``remove_by_label`` leaves such containers to their expiry.
+KEPT_NAME_PREFIX = "adjutant-failed-"
 
 
 class Stream(str, enum.Enum):
@@ -133,6 +143,9 @@ class ContainerSpec:
     network: Network = Network.NONE
     limits: ResourceLimits = field(default_factory=ResourceLimits)
     privileges: Privileges = Privileges.NONE
+    #: stdin kept open and a TTY, for an operator's shell (``koji-adjutant enter``); see
+    #: ContainerManager.attach_terminal
+    terminal: bool = False
 
     def validate(self) -> None:
         if not self.command:
@@ -173,6 +186,10 @@ class ContainerInfo:
     name: str
     status: str
     labels: Mapping[str, str]
+    #: the id of the image it was made from
+    image_id: str = ""
+    #: when it last exited (seconds since the epoch); 0 if it never has
+    exited_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +223,32 @@ class ContainerManager(Protocol):
 
     def commit(self, handle: ContainerHandle, ref: str,
                labels: Mapping[str, str] | None = None) -> ImageInfo: ...
+
+    def snapshot(self, container_id: str, ref: str) -> ImageInfo:
+        """A kept failed buildroot's files as the image ``ref``, for an operator to enter a new
+        container of; ``commit`` refuses such a container, so this one takes only kept
+        buildroots, and only names under theirs (never a cached environment's)."""
+        ...
+
+    def attach_terminal(self, handle: ContainerHandle) -> int:
+        """Start a ``terminal`` container on this process's terminal; its exit status. An
+        operator's shell needs a TTY and raw keystrokes, which no output sink gives."""
+        ...
+
+    def rename(self, handle: ContainerHandle, name: str) -> None:
+        """Give a container a new name: the only mark a container can get after it is made,
+        used to mark a failed build's container as kept (KEPT_NAME_PREFIX)."""
+        ...
+
+    def tag_image(self, ref: str, new_ref: str) -> None:
+        """Give an image a second name. An image removed by one of several names is only
+        untagged, so the name keeps it (and the kept container of it) alive."""
+        ...
+
+    def image_refs(self, prefix: str) -> list[str]:
+        """Every image name (``repository:tag``) that starts with ``prefix``, to find the
+        names kept buildroots hold images by."""
+        ...
 
     def kill(self, handle: ContainerHandle) -> None: ...
 

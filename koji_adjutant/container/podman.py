@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import subprocess
 import threading
 import time
 import uuid
@@ -16,9 +17,9 @@ from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
 from ..errors import (ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError,
                       PodmanUnreachableError)
-from .interface import (PACKAGE_MANAGER_CAPABILITIES, ContainerHandle, ContainerInfo, ContainerRoot,
-                        ContainerSpec, ImageInfo, LogSink, Network, Privileges, PullPolicy, ResourceLimits,
-                        RunResult, Stream)
+from .interface import (KEPT_NAME_PREFIX, PACKAGE_MANAGER_CAPABILITIES, ContainerHandle, ContainerInfo,
+                        ContainerRoot, ContainerSpec, ImageInfo, LogSink, Network, Privileges, PullPolicy,
+                        ResourceLimits, RunResult, Stream)
 from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
 from .service import PodmanService
 
@@ -64,6 +65,14 @@ def _image_info(image, ref: str) -> ImageInfo:
 def _label_filters(labels: Mapping[str, str]) -> list[str]:
     # A list: podman-py turns a list value of a filters dict into its str() and so matches nothing.
     return [f"label={key}={value}" for key, value in labels.items()]
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """(repository, tag) of an image reference; the tag is latest when it names none."""
+    if ":" in ref.rsplit("/", 1)[-1]:
+        repository, _, tag = ref.rpartition(":")
+        return repository, tag
+    return ref, "latest"
 
 
 def _list_status(attrs: Mapping) -> str:
@@ -186,6 +195,24 @@ class PodmanManager:
         found = self._client.images.list(all=True, filters=_label_filters(labels))
         return [_image_info(image, image.id) for image in found]
 
+    def tag_image(self, ref: str, new_ref: str) -> None:
+        """Give the image ``ref`` the name ``new_ref`` too: removed by one of several names, an
+        image is only untagged, so a kept buildroot's name keeps its image (buildroot/kept.py)."""
+        repository, tag = _split_ref(new_ref)
+        try:
+            tagged = self._client.images.get(ref).tag(repository, tag)
+        except (ImageNotFound, NotFound) as exc:
+            raise ImageNotFoundError(f"image {ref} is gone; cannot name it {new_ref}") from exc
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not name image {ref} {new_ref}: {exc}") from exc
+        if not tagged:
+            raise ContainerError(f"podman did not name image {ref} {new_ref}")
+
+    def image_refs(self, prefix: str) -> list[str]:
+        """Every image name (repository:tag) starting with ``prefix``: how kept buildroots' names
+        are found, which no label can mark (a name is given after the image is made)."""
+        return sorted(name for image in self._client.images.list() for name in image.tags if name.startswith(prefix))
+
     def remove_image(self, ref: str) -> None:
         try:
             self._client.images.remove(ref, force=True)
@@ -211,6 +238,8 @@ class PodmanManager:
         args.update(self._isolation_args(spec))
         if spec.network is not Network.PRIVATE:
             args["network_mode"] = spec.network.value
+        if spec.terminal:
+            args.update(tty=True, stdin_open=True)
         try:
             container = self._client.containers.create(
                 spec.image, command, name=name, labels=dict(spec.labels),
@@ -377,8 +406,13 @@ class PodmanManager:
                      "a podman restart); retry the task")
         if "error" in outcome:
             raise ContainerError(f"exec of {command[0]!r} in {handle.name} failed: {outcome['error']}")
-        inspect = api.get(f"/exec/{exec_id}/json")
-        inspect.raise_for_status()
+        try:
+            inspect = api.get(f"/exec/{exec_id}/json")
+            inspect.raise_for_status()
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"the exit status of {command[0]!r} in container {handle.name} is lost: {exc}",
+                                 hint="podman dropped the finished exec session before it was read; "
+                                      "retry the task") from exc
         exit_code = inspect.json().get("ExitCode")
         log.debug("exec %s in %s: exit %s after %.2fs", command[0], handle.name, exit_code,
                   time.monotonic() - started)
@@ -424,16 +458,64 @@ class PodmanManager:
             raise ContainerError(f"refusing to commit container {handle.name}: it was not a package-manager "
                                  "container running as root only, so package code may have written to it",
                                  hint="this is a bug in koji-adjutant; nothing was committed")
-        repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         changes = [f"LABEL {key}={value}" for key, value in (labels or {}).items()]
+        return self._commit_to(self._get(handle), handle.name, ref, changes)
+
+    def _commit_to(self, container, name: str, ref: str, changes: list[str] | None = None) -> ImageInfo:
+        repository, tag = _split_ref(ref)
         try:
-            self._get(handle).commit(repository=repository, tag=tag, changes=changes or None)
+            container.commit(repository=repository, tag=tag, changes=changes or None)
         except (APIError, PodmanError) as exc:
-            raise ContainerError(f"could not commit container {handle.name} to {ref}: {exc}") from exc
+            raise ContainerError(f"could not commit container {name} to {ref}: {exc}") from exc
         info = self.image_info(ref)
         if info is None:
-            raise ContainerError(f"commit of {handle.name} to {ref} produced no image")
+            raise ContainerError(f"commit of {name} to {ref} produced no image")
         return info
+
+    def snapshot(self, container_id: str, ref: str) -> ImageInfo:
+        """Commit a kept failed buildroot to ``ref`` for ``koji-adjutant enter``: the operator gets a
+        new container of that image, and the kept one stays as it failed.
+
+        ``commit`` refuses a container that ran package code, so that no build starts from what
+        a package wrote; this takes nothing but a kept buildroot (KEPT_NAME_PREFIX), and only a
+        name of its own whose tag is not ``latest``, which every cached environment's is
+        (envstore.image_ref): the cache cannot come upon such an image.
+        """
+        try:
+            container = self._client.containers.get(container_id)
+        except NotFound as exc:
+            raise ContainerError(f"container {container_id} no longer exists",
+                                 hint="its kept buildroot expired, or someone removed it") from exc
+        name = container.name
+        repository, tag = _split_ref(ref)
+        if not name.startswith(KEPT_NAME_PREFIX) or repository != f"localhost/{name}" or tag == "latest":
+            raise ContainerError(f"refusing to snapshot container {name} as {ref}: only a kept failed buildroot "
+                                 "is, and only under a name of its own",
+                                 hint="this is a bug in koji-adjutant; nothing was committed")
+        return self._commit_to(container, name, ref)
+
+    def attach_terminal(self, handle: ContainerHandle) -> int:
+        """Start ``handle`` with this process's terminal as its own; its exit status when it ends.
+
+        An operator's shell needs a TTY, raw keystrokes and the window size, which the API's
+        streams do not give: the podman command does that, against the same service. The
+        container itself was made by ``create``, with every isolation setting; only the pids
+        limit's ulimit holds where limits are enforced by the watchdog (cgroup v1), which
+        does not watch it.
+        """
+        if not handle.spec.terminal:
+            raise ContainerError(f"container {handle.name} was not made for a terminal",
+                                 hint="this is a bug in koji-adjutant: make it with terminal=True")
+        command = ["podman", "--remote", "--url", self._service.uri, "start", "--attach", "--interactive", handle.id]
+        return subprocess.run(command, check=False).returncode
+
+    def rename(self, handle: ContainerHandle, name: str) -> None:
+        """Rename a container: podman cannot relabel one, so a new name is how a failed build's
+        container is marked as kept (KEPT_NAME_PREFIX)."""
+        try:
+            self._get(handle).rename(name)
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not rename container {handle.name} to {name}: {exc}") from exc
 
     def kill(self, handle: ContainerHandle) -> None:
         self._kill_quietly(handle.id)
@@ -470,12 +552,18 @@ class PodmanManager:
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         found = self._client.containers.list(all=True, filters=_label_filters(labels))
-        return [ContainerInfo(id=c.id, name=c.name, status=_list_status(c.attrs), labels=dict(c.labels or {}))
+        return [ContainerInfo(id=c.id, name=c.name, status=_list_status(c.attrs), labels=dict(c.labels or {}),
+                              image_id=c.attrs.get("ImageID") or "",
+                              exited_at=max(0.0, float(c.attrs.get("ExitedAt") or 0)))
                 for c in found]
 
     def remove_by_label(self, labels: Mapping[str, str]) -> list[str]:
+        """Remove the containers with all of ``labels``, except kept failed buildroots: those
+        outlive their task on purpose, until their expiry (buildroot/kept.py)."""
         removed = []
         for info in self.list_containers(labels):
+            if info.name.startswith(KEPT_NAME_PREFIX):
+                continue
             self.remove(info.id)
             removed.append(info.name)
         return removed

@@ -5,6 +5,7 @@ import koji.tasks
 from .build import BuildTask
 from .buildarch import BuildArchTask
 from .chain import ChainBuildTask
+from .distrepo import CreateDistRepoTask, DistRepoTask
 from .notify import BuildNotificationTask, TagNotificationTask
 from .repos import CreaterepoTask, NewRepoTask
 from .srpm import BuildSRPMFromSCMTask, RebuildSRPMTask
@@ -12,7 +13,7 @@ from .tagging import TagBuildTask
 
 #: Ours, and koji's own handlers kojid registers too (waiting, restarts, shutdown).
 HANDLERS = (BuildTask, BuildArchTask, ChainBuildTask, TagBuildTask, TagNotificationTask, BuildNotificationTask,
-            RebuildSRPMTask, BuildSRPMFromSCMTask, NewRepoTask, CreaterepoTask,
+            RebuildSRPMTask, BuildSRPMFromSCMTask, NewRepoTask, CreaterepoTask, DistRepoTask, CreateDistRepoTask,
             koji.tasks.WaitrepoTask, koji.tasks.DependantTask, koji.tasks.RestartTask,
             koji.tasks.RestartVerifyTask, koji.tasks.RestartHostsTask, koji.tasks.ShutdownTask)
 

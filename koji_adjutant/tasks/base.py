@@ -8,6 +8,8 @@ so the hub shows "what failed, which log, what to do" instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import koji
@@ -15,6 +17,7 @@ from koji.tasks import BaseTaskHandler
 
 from ..container.interface import LABEL_TASK, LABEL_WORKER
 from ..errors import AdjutantError, BuildError, BuildrootError, ConfigError, ContainerError
+from ..hub import LogUploader
 
 
 def as_koji_fault(exc: AdjutantError) -> koji.GenericError:
@@ -44,3 +47,16 @@ class AdjutantTask(BaseTaskHandler):
 
     def container_labels(self) -> dict[str, str]:
         return {LABEL_WORKER: self.adjutant.worker_id, LABEL_TASK: str(self.id)}
+
+    @contextmanager
+    def live_logs(self) -> Iterator[Path]:
+        """A fresh logs directory in the task's workdir whose files reach the hub while the task
+        writes them, as kojid uploads its tools' logs; the last of them once the block ends."""
+        logdir = Path(self.workdir) / "logs"
+        logdir.mkdir()
+        uploader = LogUploader(self.session, logdir, self.getUploadDir())
+        uploader.start()
+        try:
+            yield logdir
+        finally:
+            uploader.finish()

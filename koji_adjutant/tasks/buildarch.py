@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import json
 import logging
+from collections.abc import Iterable
+from pathlib import Path
 
 import koji
 
 from ..buildroot.srpm import check_build_system_tags, srpm_headers
-from ..errors import BuildError
+from ..errors import BuildError, ConfigError
 from .base import AdjutantTask
 from .buildroots import TaskBuildroot, tag_fits_host
 
@@ -20,12 +21,50 @@ log = logging.getLogger(__name__)
 _SECONDS_PER_WEIGHT = 4800.0
 _MAX_EXTRA_WEIGHT = 18.0
 
+#: kojid's name for the rpmdiff hashes of a buildArch's noarch RPMs ({task id: {file name: hash}}).
+NOARCH_RPMDIFF = "noarch_rpmdiff.json"
+#: What the hub's comparison of noarch copies ignores (kojihub rpmdiff): file size, digest,
+#: mtime and link count, which may legitimately differ between builds of the same files.
+_RPMDIFF_IGNORE = "S5TN"
+
 
 def weight_for(average_seconds: float | None, base: float) -> float | None:
     """The task weight kojid's BuildArchTask.updateWeight sets; None to leave it."""
     if not average_seconds or average_seconds < 0:
         return None
     return base + min(_MAX_EXTRA_WEIGHT, average_seconds / _SECONDS_PER_WEIGHT)
+
+
+def noarch_rpmdiff(rpms: Iterable[Path]) -> dict[str, str]:
+    """koji.rpmdiff's kojihash of each noarch RPM, by file name, as kojid's BuildArchTask computes it.
+
+    A package built for several arches may make the same noarch subpackage on each. The hub
+    keeps one copy, after checking that the copies do not differ (kojihub check_noarch_rpms,
+    in completeBuild and moveBuildToScratch); equal hashes let it skip comparing the files.
+    """
+    noarch = [rpm for rpm in rpms if rpm.name.endswith(".noarch.rpm")]
+    if not noarch:
+        return {}
+    rpmdiff = _rpmdiff()
+    hashes = {}
+    for rpm in noarch:
+        try:
+            hashes[rpm.name] = rpmdiff.Rpmdiff(str(rpm), str(rpm), ignore=_RPMDIFF_IGNORE).kojihash()
+        except rpmdiff.rpm.error as exc:   # the build's own code made the file
+            raise BuildError(f"{rpm.name} is not a readable RPM: {exc}") from None
+    return hashes
+
+
+def _rpmdiff():
+    """koji.rpmdiff, which needs rpm's Python bindings; imported when first needed, so that a
+    host without them says what to install instead of failing to start."""
+    try:
+        import koji.rpmdiff
+    except ImportError as exc:
+        raise ConfigError(f"hashing noarch RPMs needs rpm's Python bindings, which cannot be imported: {exc}",
+                          hint="install python3-rpm, and in a virtualenv the PyPI package rpm "
+                               "(scripts/setup-host.sh installs both)") from None
+    return koji.rpmdiff
 
 
 class BuildArchTask(AdjutantTask):
@@ -60,6 +99,10 @@ class BuildArchTask(AdjutantTask):
         done = buildroot.build(srpm, Path(self.workdir) / "result")
 
         uploaddir = self.getUploadDir()
+        logs = list(done.log_paths)
+        hashes = noarch_rpmdiff(done.build.rpms)
+        if hashes:
+            logs.append(self._upload_noarch_rpmdiff(hashes))
         for rpm in done.build.rpms:
             self.uploadFile(str(rpm))
         srpms = []
@@ -70,6 +113,13 @@ class BuildArchTask(AdjutantTask):
         return {
             "rpms": [f"{uploaddir}/{rpm.name}" for rpm in done.build.rpms],
             "srpms": srpms,
-            "logs": done.log_paths,
+            "logs": logs,
             "brootid": done.brootid,
         }
+
+    def _upload_noarch_rpmdiff(self, hashes: dict[str, str]) -> str:
+        """noarch_rpmdiff.json uploaded beside the logs, as kojid does; its upload path."""
+        path = Path(self.workdir) / NOARCH_RPMDIFF
+        path.write_text(json.dumps({str(self.id): hashes}, indent=2, sort_keys=True))
+        self.uploadFile(str(path))
+        return f"{self.getUploadDir()}/{NOARCH_RPMDIFF}"

@@ -26,8 +26,9 @@ from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, Resourc
 from ..container.podman import PodmanManager
 from ..envstore import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
-from ..hub import HubBuildroot, LogUploader, external_origins, rpmlist
+from ..hub import HubBuildroot, LogUploader
 from ..policy import ImageChoice, choose_image
+from ..rpmlist import image_packages_repo, repo_content, rpmlist
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def package_manager_options(tag: str, extra: dict) -> PackageManagerOptions:
             releasever=str(releasever) if releasever else None,
             module_hotfixes=_truthy(extra.get("mock.yum.module_hotfixes", False)),
             best=_truthy(extra.get("mock.yum.best", True)),
+            sync_image=_truthy(extra.get("adjutant.sync_image_packages", False)),
             command=str(extra.get("mock.package_manager", "dnf")),
             module_setup=tuple(tuple(c) if isinstance(c, (list, tuple)) else (c,)
                                for c in extra.get("mock.module_setup_commands") or ()))
@@ -125,7 +127,7 @@ def buildroot_runner(options, manager, labels) -> BuildrootRunner:
     return BuildrootRunner(manager, labels, limits=resource_limits(adjutant, options.rlimits),
                            dependency_network=adjutant.deps_network, proxy=options.yum_proxy,
                            cache=BuildrootCache(environment_store(adjutant), manager), work_root=work_root(adjutant),
-                           source_network=adjutant.source_network,
+                           source_network=adjutant.source_network, keep_failed=options.failed_buildroot_lifetime,
                            result_limits=ResultLimits.from_mb(adjutant.result_max_file_mb,
                                                               adjutant.result_max_total_mb, adjutant.result_max_files))
 
@@ -173,7 +175,8 @@ class TaskBuildroot:
         image = choose_image(self._session, options.adjutant.image_policy, self.build_config, self.br_arch,
                              options.adjutant.default_image,
                              extra_data={"task_id": task.id, "method": task.method})
-        origins = external_origins(self._session, self.repo_info, self.br_arch, options.topurl)
+        content = repo_content(self._session, self.repo_info, self.br_arch, options.topurl)
+        image_repo = image_packages_repo(self._session, options.adjutant.image_packages_repo)
         broot = HubBuildroot(self._session, self.repo_info["id"], self.br_arch, task.id)
         labels = {**task.container_labels(), LABEL_BROOT: str(broot.id)}
         logs = BuildLogs(resultdir, max_bytes=options.adjutant.log_max_mb << 20)
@@ -181,7 +184,7 @@ class TaskBuildroot:
         uploader.start()
 
         def dependencies_installed(packages: list[InstalledPackage]) -> None:
-            broot.building(rpmlist(packages, origins))
+            broot.building(rpmlist(packages, content, image_repo))
 
         try:
             with PodmanManager(socket=options.adjutant.podman_socket,
@@ -196,7 +199,7 @@ class TaskBuildroot:
                     result = work(buildroot_runner(options, manager, labels), spec, logs, dependencies_installed)
                 finally:
                     manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
-            broot.update(rpmlist(result.installed, origins))  # more, when the build asked for more
+            broot.update(rpmlist(result.installed, content, image_repo))  # more, when the build asked for more
         except BaseException:
             # The build already failed (or the task was canceled, and the hub now refuses
             # this task's calls): wind down without hiding why. The daemon expires a

@@ -17,7 +17,6 @@ import koji
 from koji.tasks import RefuseTask
 
 from ..errors import RepoError
-from ..hub import LogUploader
 from ..repodata import ArchInputs, ExternalRepo, make_repodata
 from .base import AdjutantTask
 
@@ -106,17 +105,11 @@ class CreaterepoTask(AdjutantTask):
         external = [ExternalRepo.from_hub(entry) for entry in
                     self.session.getExternalRepoList(rinfo["tag_id"], event=rinfo["create_event"])]
         workdir = Path(self.workdir)
-        logdir = workdir / "logs"
-        logdir.mkdir()
         uploadpath = self.getUploadDir()
-        uploader = LogUploader(self.session, logdir, uploadpath)
-        uploader.start()
-        try:
+        with self.live_logs() as logdir:
             datadir = make_repodata(inputs, arch, workdir, logdir / "createrepo.log", repo_id=repo_id,
                                     old_repodata=old, external=external, update=self.options.createrepo_update,
                                     skip_stat=self.options.createrepo_skip_stat)
-        finally:
-            uploader.finish()
         files = sorted(path.name for path in datadir.iterdir())
         for name in files:
             self.session.uploadWrapper(str(datadir / name), uploadpath, name)

@@ -68,7 +68,8 @@ class BuildSRPMFromSCMTask(_SrpmTask):
         scm = allowed_scm(url, self.options, self.session, lambda: self._policy_data(opts))
         buildroot = self._buildroot(build_tag, opts)
         uploaddir = self.getUploadDir()
-        fetched = checkout(scm, Path(self.workdir) / "scm", self.session, uploaddir)
+        fetched = checkout(scm, Path(self.workdir) / "scm", self.session, uploaddir,
+                           rpm_layout=self.options.support_rpm_source_layout)
         done = buildroot.make_srpm(fetched.tree, self._resultdir)
         return self._result(done, fetched.source, extra_logs=(f"{uploaddir}/{fetched.log.name}",))
 

@@ -58,6 +58,7 @@ def hub(e2e_tmp, e2e_inputs):
         shutil.copytree(e2e_inputs.repo, hub.topdir / "repos" / TAG / str(hub.repo_id) / ARCH)
         for rpm in e2e_inputs.repo_rpms:
             hub.add_rpm(**rpm)
+        hub.write_repo_rpmlist(hub.repo_id)
         srpmdir = hub.workdir / "e2e"
         srpmdir.mkdir()
         for name, srpm in e2e_inputs.srpms.items():
@@ -94,7 +95,9 @@ def start_worker(request, hub, e2e_tmp, e2e_worker_id, podman_manager):
                 "server": hub.url, "topurl": hub.topurl, "topdir": str(hub.topdir),
                 "workdir": str(e2e_tmp / "work"), "user": HOST, "password": PASSWORD,
                 "sleeptime": "1", "maxjobs": "2", "minspace": "1", "log_level": "INFO",
-                "retry_interval": "1", "max_retries": "5", **{k: str(v) for k, v in kojid.items()}}
+                "retry_interval": "1", "max_retries": "5",
+                # a failed build's container is kept only where a test asks for it (and removes it)
+                "failed_buildroot_lifetime": "0", **{k: str(v) for k, v in kojid.items()}}
             parser["adjutant"] = {
                 "worker_id": e2e_worker_id, "default_image": DEV_IMAGE, "image_pull_policy": "never",
                 "state_dir": str(hub.worker_state_dir), **(adjutant or {})}

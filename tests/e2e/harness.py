@@ -350,3 +350,22 @@ class Worker:
         if self.log.exists():
             self.saved_log = self.log.read_text(errors="replace")
         return self.saved_log
+
+
+def dnf_repoquery(repodir: Path, cachedir: Path, qf: str = "%{name}", arch: str | None = None) -> list[str]:
+    """What dnf itself finds in the repo (as a machine of ``arch`` would). dnf run as a user makes
+    /var/tmp/dnf-USER-* whatever its cachedir; the one this call made is removed."""
+    import getpass
+    import glob
+
+    pattern = f"/var/tmp/dnf-{getpass.getuser()}-*"
+    before = set(glob.glob(pattern))
+    try:
+        out = subprocess.run(["dnf", "-q", "--releasever=1", *([f"--forcearch={arch}"] if arch else []),
+                              "--setopt=reposdir=/dev/null", f"--setopt=cachedir={cachedir}",
+                              f"--repofrompath=r,file://{repodir}", "--repo=r", "repoquery", "--qf", qf],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        for made in set(glob.glob(pattern)) - before:
+            shutil.rmtree(made, ignore_errors=True)
+    return sorted(set(out.split()))

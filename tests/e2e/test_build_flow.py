@@ -11,6 +11,7 @@ the packager build uploaded SRPMs (srpm_target).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import textwrap
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import koji
 import pytest
+from noarchrpms import write_spec
 from smtpsim import SmtpServer
 
 from .harness import ARCH, EXAMPLES, TAG, host_rpmbuild, worker_containers
@@ -118,6 +120,43 @@ def test_build_completes_is_imported_and_tagged(srpm_target, client, start_worke
     packages = Path(koji.PathInfo(topdir=str(hub.topdir)).build(info))
     assert (packages / "noarch" / "hello-noarch-1.0-1.noarch.rpm").is_file()
     assert hub.violations == []
+
+
+def test_a_package_listed_after_the_repo_was_made_builds(srpm_target, client, start_worker, wait_task):
+    """kojid reads the package list at the latest event, not the repo's: the first build after
+    add-pkg needs no new repo."""
+    hub = srpm_target
+    repo_event = hub.repos[hub.repo_id]["create_event"]
+    hub.add_package(DEST, "hello-noarch")
+    assert hub.rpc_getPackageConfig(DEST, "hello-noarch", event=repo_event) is None   # not at the repo's event
+    start_worker(maxjobs=4)
+    task_id, task = build_hello(client, hub, wait_task)
+    assert task["state"] == "CLOSED", failure(task)
+    assert hub.repos[hub.repo_id]["create_event"] == repo_event   # built from the same repo
+
+
+def test_build_arch_weight_follows_the_packages_average_build_time(srpm_target, client, start_worker, wait_task):
+    """kojid's BuildArchTask.updateWeight: a package that took hours weighs more on its host."""
+    hub = srpm_target
+    hub.add_package(DEST, "hello-noarch")
+    hub.add_past_build("hello-noarch", "0.9", "1", seconds=2 * 3600)
+    start_worker(maxjobs=4)
+    task_id, task = build_hello(client, hub, wait_task)
+    assert task["state"] == "CLOSED", failure(task)
+    assert children(hub, task_id)["noarch"]["weight"] == pytest.approx(1.5 + 2 * 0.75)
+
+
+def test_a_draft_build_and_custom_metadata_reach_the_hub(srpm_target, client, start_worker, wait_task):
+    hub = srpm_target
+    hub.add_package(DEST, "hello-noarch")
+    start_worker(maxjobs=4)
+    task_id, task = build_hello(client, hub, wait_task,
+                                {"draft": True, "custom_user_metadata": {"ticket": "OPS-1"}})
+    assert task["state"] == "CLOSED", failure(task)
+    (build,) = client.listBuilds(taskID=task_id)
+    info = hub.build(build["id"])
+    assert info["draft"] is True
+    assert info["extra"]["custom_user_metadata"] == {"ticket": "OPS-1"}
 
 
 def test_a_completed_build_is_mailed_to_its_subscribers(srpm_target, client, start_worker, wait_task):
@@ -249,6 +288,25 @@ def test_by_default_only_an_admin_builds_from_a_given_repo(target, client, start
 SECOND_ARCH, SECOND_HOST_ARCH = "i686", "i386"   # koji routes i686 builds to i386 hosts
 
 
+def build_two_arches(hub) -> None:
+    """The target's tags have ARCH and SECOND_ARCH, the builder takes both, the repo has both."""
+    for name in (TAG, DEST):
+        tag_info(hub, name)["arches"] = f"{ARCH} {SECOND_ARCH}"
+    hub.hosts[hub.builder_id]["arches"] = f"{ARCH} {SECOND_HOST_ARCH}"
+    hub.hosts[hub.builder_id]["capacity"] = 4.0
+    repo = hub.topdir / "repos" / TAG / str(hub.repo_id)
+    shutil.copytree(repo / ARCH, repo / koji.canonArch(SECOND_ARCH))   # the hub writes repos per canonical arch
+
+
+def upload_srpm(spec: Path, base: Path, workdir: Path) -> str:
+    """The SRPM of ``spec`` (host rpmbuild -bs) where a user's upload lands: its path under work/."""
+    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {base}", "--define", f"_srcrpmdir {base}",
+                    str(spec)], check=True, capture_output=True)
+    (srpm,) = base.glob(f"{spec.stem}-*.src.rpm")
+    shutil.copy(srpm, workdir / "e2e" / srpm.name)
+    return f"e2e/{srpm.name}"
+
+
 def arch_fail_srpm(base, workdir) -> str:
     """A package that fails at once on i686 and builds for minutes elsewhere."""
     spec = base / "arch-fail.spec"
@@ -280,21 +338,13 @@ def arch_fail_srpm(base, workdir) -> str:
         %files
         /usr/share/arch-fail
         """))
-    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {base}", "--define", f"_srcrpmdir {base}",
-                    str(spec)], check=True, capture_output=True)
-    shutil.copy(base / "arch-fail-1.0-1.src.rpm", workdir / "e2e" / "arch-fail-1.0-1.src.rpm")
-    return "e2e/arch-fail-1.0-1.src.rpm"
+    return upload_srpm(spec, base, workdir)
 
 
 def test_a_failed_arch_cancels_the_others_and_fails_the_build(srpm_target, client, start_worker, wait_task,
                                                                wait_until, e2e_tmp, e2e_worker_id):
     hub = srpm_target
-    for name in (TAG, DEST):
-        tag_info(hub, name)["arches"] = f"{ARCH} {SECOND_ARCH}"
-    hub.hosts[hub.builder_id]["arches"] = f"{ARCH} {SECOND_HOST_ARCH}"
-    hub.hosts[hub.builder_id]["capacity"] = 4.0
-    repo = hub.topdir / "repos" / TAG / str(hub.repo_id)
-    shutil.copytree(repo / ARCH, repo / koji.canonArch(SECOND_ARCH))   # the hub writes repos per canonical arch
+    build_two_arches(hub)
     hub.add_package(DEST, "arch-fail")
     srpm = arch_fail_srpm(e2e_tmp, hub.workdir)
     start_worker(maxjobs=4)
@@ -320,6 +370,52 @@ def test_a_failed_arch_cancels_the_others_and_fails_the_build(srpm_target, clien
     # what the hub refused were the cancelled task's own last calls, nothing else
     assert {v["message"] for v in hub.violations} <= {f"host {hub.builder_id} does not own task {other['id']}"}, \
         hub.violations
+
+
+# -- a noarch subpackage built on two arches ---------------------------------------
+
+def test_noarch_copies_built_on_two_arches_must_not_differ(srpm_target, client, start_worker, wait_task, e2e_tmp):
+    """Each buildArch uploads kojid's noarch_rpmdiff.json; the hub keeps one copy of a noarch RPM
+    made on both arches if the copies match (file contents aside), else fails the build."""
+    hub = srpm_target
+    build_two_arches(hub)
+    srpms = {}
+    for name, arch_dependent in (("noarch-same", False), ("noarch-differs", True)):
+        hub.add_package(DEST, name)
+        srpms[name] = upload_srpm(write_spec(e2e_tmp / name, name, arch_dependent), e2e_tmp / name, hub.workdir)
+    start_worker(maxjobs=6)
+    session = login(client)
+    same_id, differs_id = (session.build(srpms[name], TARGET) for name in ("noarch-same", "noarch-differs"))
+
+    differs = wait_task(differs_id, timeout=300)
+    assert differs["state"] == "FAILED"
+    assert differs["fault"]["faultCode"] == koji.BuildError.faultCode
+    assert ("The following noarch package built differently on different architectures: "
+            "noarch-differs-data-1.0-1.noarch.rpm\nrpmdiff output was:\n"
+            f"added       /usr/share/noarch-differs/built-on-{SECOND_ARCH}\n"
+            f"removed     /usr/share/noarch-differs/built-on-{ARCH}") in failure(differs)
+    (failed_build,) = client.listBuilds(taskID=differs_id)
+    assert hub.build(failed_build["id"])["state"] == "FAILED"
+
+    same = wait_task(same_id, timeout=300)
+    assert same["state"] == "CLOSED", failure(same)
+    (build,) = client.listBuilds(taskID=same_id)
+    info = hub.build(build["id"])
+    assert {f"{r['name']}.{r['arch']}" for r in info["rpms"]} == {
+        "noarch-same-data.noarch", f"noarch-same.{ARCH}", f"noarch-same.{SECOND_ARCH}", "noarch-same.src"}
+    assert len(info["rpms"]) == 4   # the noarch copy kept once
+    logs = Path(koji.PathInfo(topdir=str(hub.topdir)).build_logs(info))
+    hashes = {}
+    for arch, subtask in children(hub, same_id).items():
+        if subtask["method"] == "buildArch":
+            assert f"{koji.pathinfo.taskrelpath(subtask['id'])}/noarch_rpmdiff.json" in subtask["result"]["logs"]
+            (task_hashes,) = json.loads((logs / arch / "noarch_rpmdiff.json").read_text()).items()
+            assert task_hashes[0] == str(subtask["id"])
+            hashes[arch] = task_hashes[1]
+    assert set(hashes) == {ARCH, SECOND_ARCH}
+    assert hashes[ARCH] == hashes[SECOND_ARCH] and list(hashes[ARCH]) == ["noarch-same-data-1.0-1.noarch.rpm"]
+    # the hub refused one call: the differing build's completeBuild
+    assert [(v["method"], v["code"]) for v in hub.violations] == [("host.completeBuild", koji.BuildError.faultCode)]
 
 
 # -- tagBuild on its own -----------------------------------------------------------

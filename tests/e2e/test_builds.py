@@ -3,6 +3,7 @@ hands back what kojid would (results, uploads, buildroot record, logs)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -45,7 +46,7 @@ def check_buildroot(hub, task_id: int, brootid: int | None, repo_names: set[str]
 ])
 def test_build_arch_closes_with_kojid_results(hub, start_worker, wait_task, e2e_inputs, podman_manager,
                                                e2e_worker_id, sample, keep_srpm, expected_rpms, needed):
-    start_worker()
+    worker = start_worker()
     task_id = hub.submit(sample, keep_srpm=keep_srpm)
     task = wait_task(task_id)
     assert task["state"] == "CLOSED", (task["fault"] or {}).get("faultString")
@@ -82,6 +83,7 @@ def test_build_arch_closes_with_kojid_results(hub, start_worker, wait_task, e2e_
 
     repo_names = {rpm["name"] for rpm in e2e_inputs.repo_rpms}
     check_buildroot(hub, task_id, result["brootid"], repo_names, needed)
+    assert "not found in rpmlist.jsonl" not in worker.log_text()   # every Koji RPM mapped to its id
     assert hub.policy_data and hub.policy_data[-1]["tag"] == TAG
     assert hub.violations == []
     # a cold build: its layers were made, and are kept as cached environments: the group, and one
@@ -92,6 +94,45 @@ def test_build_arch_closes_with_kojid_results(hub, start_worker, wait_task, e2e_
     for env in layers:
         assert (env.tag, env.arch, env.base_digest) == (TAG, ARCH, digest)
     assert unrecorded_images(hub, e2e_worker_id) == []
+
+
+def test_a_repo_rpm_that_is_not_kojis_file_fails_the_build_as_kojid_does(hub, start_worker, wait_task):
+    """kojid's mapInternalRPMs: a buildroot package whose sigmd5 is not that of Koji's RPM of the
+    same N-V-R.A (rpmlist.jsonl) is refused."""
+    rpmlist = hub.topdir / "repos" / TAG / str(hub.repo_id) / ARCH / "rpmlist.jsonl"
+    rows = [json.loads(line) for line in rpmlist.read_text().splitlines()]
+    for row in rows:
+        if row["name"] == "sample-buildsys-build":
+            row["payloadhash"] = "0" * 32
+    rpmlist.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    start_worker()
+    task = wait_task(hub.submit("hello-noarch"))
+    assert task["state"] == "FAILED"
+    fault = task["fault"]["faultString"]
+    assert re.search(r"RPM: sample-buildsys-build-\S+: payloadhash: [0-9a-f]{32} mismatch expected 0{32} in "
+                     r"rpmlist.jsonl", fault), fault
+
+
+def test_image_packages_are_listed_under_the_operators_external_repo(hub, start_worker, wait_task):
+    """[adjutant] image_packages_repo: koji list-buildroot answers "which compiler built this?"."""
+    hub.add_external_repo("adjutant-image-packages", "https://images.example.invalid/")
+    start_worker(adjutant={"image_packages_repo": "adjutant-image-packages"})
+    task_id = hub.submit("hello-noarch")
+    task = wait_task(task_id)
+    assert task["state"] == "CLOSED", (task["fault"] or {}).get("faultString")
+    (broot,) = hub.buildroots_of(task_id)
+    by_name = {rpm["name"]: rpm for rpm in broot["rpmlist"]}
+    assert by_name[IMAGE_PACKAGE]["external_repo_name"] == "adjutant-image-packages"
+    assert by_name["sample-buildsys-build"]["external_repo_id"] == 0   # the Koji build of the tag's repo
+
+
+def test_an_image_packages_repo_the_hub_lacks_fails_the_task_saying_so(hub, start_worker, wait_task):
+    start_worker(adjutant={"image_packages_repo": "no-such-repo"})
+    task = wait_task(hub.submit("hello-noarch"))
+    assert task["state"] == "FAILED"
+    assert ("image_packages_repo = no-such-repo: the hub has no external repo of that name"
+            in task["fault"]["faultString"])
+    assert hub.buildroots_of(task["id"]) == []   # said before any buildroot was made
 
 
 def test_second_build_reuses_the_cached_buildroot_and_reports_the_same_rpmlist(hub, start_worker, wait_task):

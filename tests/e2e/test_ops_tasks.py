@@ -174,6 +174,7 @@ def test_unknown_method_is_refused_and_goes_to_another_builder(hub, start_worker
     task_id = hub.create_task("frobnicate", [1, 2], arch="noarch")
     refusals = wait_until(lambda: hub.task(task_id)["refusals"], "the worker to refuse the task", timeout=60)
     assert refusals == [{"host_id": hub.builder_id, "soft": False, "msg": "no handler for method"}]
+    assert f"[WARNING] koji.TaskManager: Refusing task {task_id}, no handler for frobnicate" in worker.log_text()
     task = hub.task(task_id)
     assert task["state"] == "FREE" and task["host_id"] is None
     time.sleep(3)  # several loops of the worker: it is not handed the task again

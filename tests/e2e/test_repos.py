@@ -11,7 +11,7 @@ from pathlib import Path
 import koji
 import pytest
 
-from .harness import ARCH, KOJI_REPO_TAG
+from .harness import ARCH, KOJI_REPO_TAG, dnf_repoquery
 
 pytestmark = pytest.mark.podman
 
@@ -32,14 +32,6 @@ def primary_packages(archdir: Path) -> dict[str, str]:
     primary = ET.fromstring(gzip.decompress((archdir / href).read_bytes()))
     return {f"{pkg.findtext('common:name', namespaces=_NS)}.{pkg.findtext('common:arch', namespaces=_NS)}":
             pkg.find("common:location", _NS).get("href") for pkg in primary.findall("common:package", _NS)}
-
-
-def dnf_names(archdir: Path, cachedir: Path) -> list[str]:
-    """What dnf itself finds in the repo."""
-    out = subprocess.run(["dnf", "-q", "--releasever=1", "--setopt=reposdir=/dev/null", f"--setopt=cachedir={cachedir}",
-                          f"--repofrompath=koji,file://{archdir}", "--repo=koji", "repoquery", "--qf", "%{name}"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(set(out.split()))
 
 
 def made_repo(hub, wait_task, task_id: int) -> dict:
@@ -73,7 +65,7 @@ def test_repo_request_gets_a_new_repo_made_by_the_worker(hub, start_worker, wait
     packages = primary_packages(archdir)
     assert sorted(packages) == ["libgreet-devel.noarch", "sample-buildsys-build.noarch"]
     assert all(href.startswith("toplink/packages/") and (archdir / href).is_file() for href in packages.values())
-    assert dnf_names(archdir, e2e_tmp / "dnf-cache") == ["libgreet-devel", "sample-buildsys-build"]
+    assert dnf_repoquery(archdir, e2e_tmp / "dnf-cache") == ["libgreet-devel", "sample-buildsys-build"]
     assert "createrepo_c" in repo["createrepo_log"] and "--update" not in repo["createrepo_log"]
     assert hub.violations == []
 

@@ -19,6 +19,7 @@ import xmlrpc.client
 import koji
 import koji.util
 
+from .noarch import check_noarch_rpms
 from .values import iso as _iso
 
 BS = koji.BUILD_STATES
@@ -254,19 +255,10 @@ class BuildsMixin:
             paths.append(fn)
         return paths
 
-    def _noarch_once(self, rpms):
-        """kojihub check_noarch_rpms: a noarch RPM built on several arches is kept once
-        (hubsim: without kojihub's rpmdiff of the copies)"""
-        seen, result = set(), []
-        for rel in rpms:
-            base = os.path.basename(rel)
-            if base.endswith('.noarch.rpm'):
-                if base in seen:
-                    self._warn("noarch rpm %s built more than once (not compared)" % base)
-                    continue
-                seen.add(base)
-            result.append(rel)
-        return result
+    def _noarch_once(self, rpms, logs):
+        """kojihub check_noarch_rpms (noarch.py): a noarch RPM built on several arches is kept
+        once, and fails the call if its copies differ"""
+        return check_noarch_rpms(str(self.workdir), rpms, logs)
 
     def _store_logs(self, task_id, destdir, logs):
         """logs {subdir: [relpaths]} moved under destdir/<subdir> (import_build_log)"""
@@ -325,7 +317,7 @@ class BuildsMixin:
             if not isinstance(value, cast):
                 raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                           % (value, type(value), cast))
-        paths = self._work_files(task_id, [srpm] + self._noarch_once(rpms))
+        paths = self._work_files(task_id, [srpm] + self._noarch_once(rpms, logs))
         for br_id in set((brmap or {}).values()):
             if self.brs.get(br_id) is None:
                 raise koji.GenericError("No such buildroot: %r" % br_id)
@@ -365,7 +357,7 @@ class BuildsMixin:
     def host_moveBuildToScratch(self, task_id, srpm, rpms, logs=None):
         t = self._task(task_id)
         self._assert_owns(t, self._host())
-        rpms = self._noarch_once(list(rpms))
+        rpms = self._noarch_once(list(rpms), logs)
         paths = self._work_files(task_id, [srpm] + rpms)
         dest = self.topdir / 'scratch' / self.users[t['owner']]['name'] / ('task_%s' % task_id)
         for fn in paths:
@@ -594,11 +586,13 @@ class BuildsMixin:
         return self._tagged_builds(self._tag(tag)['id'], event, True, package)
 
     def rpc_getPackageConfig(self, tag, pkg, event=None):
+        """kojihub RootExports.getPackageConfig → readPackageList(event=...): at ``event``, only
+        listings made by then (eventCondition on tag_packages)."""
         t = self._tag(tag, strict=False)
         name = pkg if isinstance(pkg, str) else next(
             (n for n, i in self.package_ids.items() if i == pkg), None)
         entry = self.packages.get(t['id'], {}).get(name) if t else None
-        if entry is None:
+        if entry is None or (event is not None and entry['create_event'] > event):
             return None
         return {'package_id': self.package_ids[name], 'package_name': name,
                 'tag_id': t['id'], 'tag_name': t['name'], 'extra_arches': entry['extra_arches'],
@@ -721,7 +715,18 @@ class BuildsMixin:
             self._package_id(name)
             self.packages.setdefault(tag_id, {})[name] = {'blocked': bool(blocked),
                                                           'owner_id': owner_id,
-                                                          'extra_arches': None}
+                                                          'extra_arches': None,
+                                                          'create_event': self._next_event()}
+
+    def add_past_build(self, name, version, release, seconds, task_id=1):
+        """A COMPLETE build record (no files) of a task that took ``seconds``, so the package has a
+        history for getAverageBuildDuration."""
+        with self.lock:
+            build_id = self._new_build({'name': name, 'version': version, 'release': release, 'epoch': None,
+                                        'task_id': task_id, 'state': BS['COMPLETE']})
+            build = self.builds[build_id]
+            build['create_ts'] = build['start_ts'] = build['completion_ts'] - seconds
+            return build_id
 
     def import_build(self, rpm_paths, tag=None, owner=None):
         """A COMPLETE build of local RPM files (one SRPM + its binaries), stored under

@@ -10,7 +10,8 @@ get_repo, check_repo_request, check_repo_queue, repo_done_hook), minus the datab
   (the tag's groups) and per arch ``<arch>/toplink`` (a relative link to topdir),
   ``<arch>/pkglist`` (``toplink/packages/N/V/R/<arch>/<file>`` of the latest tagged
   build of each package; noarch RPMs in every arch, debuginfo only with the debuginfo
-  option) and ``<arch>/blocklist`` (blocked package names).
+  option), ``<arch>/rpmlist.jsonl`` (those RPMs, one JSON row each, which builders
+  map their buildroot lists with) and ``<arch>/blocklist`` (blocked package names).
 - repoDone moves each arch's uploaded files into ``<arch>/repodata/``, marks the repo
   READY (EXPIRED with expire=True), expires the tag's older READY repos and fulfils the
   repo requests the new repo satisfies.
@@ -153,6 +154,24 @@ class ReposMixin:
                                   'requires': None, 'blocked': False} for p in packages]}
                 for name, packages in self.groups.get(tag_id, {}).items()]
 
+    def _rpm_row(self, rpm):
+        """One line of a repo's rpmlist.jsonl: the RPM as kojihub readTaggedRPMS gives it"""
+        return {k: rpm[k] for k in ('id', 'name', 'version', 'release', 'epoch', 'arch', 'payloadhash',
+                                    'size', 'buildtime', 'build_id', 'buildroot_id', 'draft',
+                                    'external_repo_id', 'external_repo_name', 'metadata_only', 'extra')}
+
+    def write_repo_rpmlist(self, repo_id):
+        """rpmlist.jsonl in each arch of a repo made outside repoInit (add_repo), as repo_init
+        writes it: every internal RPM the hub knows of that arch (noarch in every arch)."""
+        with self.lock:
+            repo = self.repos[repo_id]
+            repodir = self.topdir / 'repos' / repo['tag_name'] / str(repo_id)
+            for archdir in (d for d in repodir.iterdir() if d.is_dir() and d.name != 'groups'):
+                rows = [json.dumps(self._rpm_row(r)) + '\n' for r in self.rpms.values()
+                        if r['external_repo_id'] == 0
+                        and (r['arch'] == 'noarch' or koji.canonArch(r['arch']) == archdir.name)]
+                (archdir / 'rpmlist.jsonl').write_text(''.join(rows))
+
     def host_repoInit(self, tag, task_id=None, event=None, opts=None):
         """kojihub repo_init; returns [repo_id, event_id]"""
         self._host()
@@ -185,6 +204,7 @@ class ReposMixin:
             {'id': repo_id, 'tag': tinfo['name'], 'tag_id': tinfo['id'], 'task_id': task_id,
              'event_id': event_id, 'opts': opts, 'custom_opts': custom}, indent=2))
         lists = {arch: [] for arch in arches}
+        rows = {arch: [] for arch in arches}
         for build, rpm in self._latest_rpms(tinfo['id'], event_id, opts['debuginfo']):
             path = 'toplink/%s/%s' % (koji.PathInfo(topdir='').build(self._build_info(build))
                                       .lstrip('/'), koji.pathinfo.rpm(rpm))
@@ -197,6 +217,7 @@ class ReposMixin:
             for arch in targets:
                 if arch in lists:
                     lists[arch].append(path + '\n')
+                    rows[arch].append(json.dumps(self._rpm_row(rpm)) + '\n')
         blocked = sorted(name for name, pkg in self.packages.get(tinfo['id'], {}).items()
                          if pkg['blocked'])
         for arch, lines in lists.items():
@@ -204,6 +225,7 @@ class ReposMixin:
             archdir.mkdir()
             os.symlink(os.path.relpath(self.topdir, archdir), archdir / 'toplink')
             (archdir / 'pkglist').write_text(''.join(sorted(lines)))
+            (archdir / 'rpmlist.jsonl').write_text(''.join(rows[arch]))
             (archdir / 'blocklist').write_text(''.join(name + '\n' for name in blocked))
         self._local.committed = True
         return [repo_id, event_id]

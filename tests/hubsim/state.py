@@ -29,6 +29,7 @@ import koji.util
 from koji.xmlrpcplus import Fault, dumps
 
 from .builds import BuildsMixin
+from .distrepos import DistReposMixin
 from .policies import DEFAULT_POLICIES, compile_policy
 from .repos import ReposMixin
 from .values import as_int as _int, iso as _iso
@@ -90,7 +91,7 @@ class Session:
         return {'session-id': self.id, 'session-key': self.key, 'header-auth': True}
 
 
-class HubState(BuildsMixin, ReposMixin):
+class HubState(DistReposMixin, BuildsMixin, ReposMixin):
     strict_rpm_match = True    # hubsim: also compare epoch/payloadhash of Koji RPMs
     strict_task_paths = True   # hubsim: tasks/<id % 10000>/<id>, not tasks/<any>/<id>
     strict_results = True      # hubsim: check task responses and result files
@@ -124,6 +125,8 @@ class HubState(BuildsMixin, ReposMixin):
         self.package_ids, self.notifications = {}, []
         # repo generation requests (calls in repos.py): request id -> kojihub repo.request dict
         self.regen_requests = {}
+        # RPM signature headers (distrepos.py): kojihub rpmsigs rows {'rpm_id', 'sigkey', 'sighash'}
+        self.rpmsigs = []
         # event id -> time it happened (getLastEvent(before=...), repo request lag)
         self.event_ts = {self.event: time.time()}
         self.channels = {1: 'default', 2: 'createrepo'}
@@ -878,14 +881,18 @@ class HubState(BuildsMixin, ReposMixin):
         br['listing'].extend({'rpm_id': i, 'is_update': update} for i in sorted(new))
 
     def _get_rpm(self, entry):
-        """kojihub get_rpm(entry, strict=True): NVRA match, internal RPMs first"""
+        """kojihub get_rpm(entry, strict=True): by id when given, else by NVRA preferring an
+        internal non-draft RPM, then the newest draft, then the newest external one"""
+        if 'id' in entry:
+            if entry['id'] not in self.rpms:
+                raise koji.GenericError("No such rpm: %r" % entry)
+            return self.rpms[entry['id']]
         key = tuple(entry.get(k) for k in ('name', 'version', 'release', 'arch'))
-        matches = sorted((r for r in self.rpms.values()
-                          if (r['name'], r['version'], r['release'], r['arch']) == key),
-                         key=lambda r: r['external_repo_id'] != 0)
+        matches = [r for r in self.rpms.values() if (r['name'], r['version'], r['release'], r['arch']) == key]
         if not matches:
             raise koji.GenericError("No such rpm: %r" % entry)
-        rpm = matches[0]
+        rpm = max(matches, key=lambda r: (r['external_repo_id'] == 0 and not r['draft'],
+                                          r['external_repo_id'] == 0, r['id']))
         if self.strict_rpm_match and rpm['external_repo_id'] == 0:
             for k in ('epoch', 'payloadhash'):
                 if k in entry and entry[k] != rpm[k]:
@@ -895,7 +902,8 @@ class HubState(BuildsMixin, ReposMixin):
         return rpm
 
     def _add_external_rpm(self, info, location):
-        """kojihub add_external_rpm(info, location, strict=False)"""
+        """kojihub add_external_rpm(info, location, strict=False); location is a name or an id
+        (get_external_repo_id)"""
         types = {'name': str, 'version': str, 'release': str, 'epoch': (int, type(None)),
                  'arch': str, 'payloadhash': str, 'size': int, 'buildtime': int}
         for field, typ in types.items():
@@ -903,7 +911,7 @@ class HubState(BuildsMixin, ReposMixin):
                 raise koji.GenericError("%s field missing: %r" % (field, info))
             if not isinstance(info[field], typ):
                 raise koji.GenericError("Invalid value for %s: %r" % (field, info[field]))
-        erepo = next((e for e in self.ext_repos.values() if e['name'] == location), None)
+        erepo = next((e for e in self.ext_repos.values() if location in (e['id'], e['name'])), None)
         if erepo is None:
             raise koji.GenericError('No such entry in table external_repo: %s' % location)
         for r in self.rpms.values():
@@ -913,7 +921,7 @@ class HubState(BuildsMixin, ReposMixin):
                     raise koji.GenericError("hash changed for external rpm: %s (%s -> %s)"
                                             % (location, r['payloadhash'], info['payloadhash']))
                 return r
-        rpm_id = self.add_rpm(*(info[k] for k in types), external_repo=location)
+        rpm_id = self.add_rpm(*(info[k] for k in types), external_repo=erepo['name'])
         return self.rpms[rpm_id]
 
     def _br_info(self, br):
@@ -1007,6 +1015,13 @@ class HubState(BuildsMixin, ReposMixin):
         r = max(repos, key=lambda r: r['create_event'])
         return {k: r[k] for k in ('id', 'state', 'task_id', 'create_event', 'creation_time',
                                   'create_ts', 'dist')}
+
+    def rpc_getExternalRepo(self, info, strict=False, event=None):
+        """kojihub get_external_repo: by name or id; None (or an error when strict) if unknown."""
+        found = [dict(e) for e in self.ext_repos.values() if info in (e['id'], e['name'])]
+        if not found and strict:
+            raise koji.GenericError('No such repo: %s' % info)
+        return found[0] if found else None
 
     def rpc_getExternalRepoList(self, tag_info, event=None):
         tag = self._tag(tag_info)

@@ -17,3 +17,4 @@ def sample_repo(tmp_path_factory) -> Path:
     subprocess.run([str(EXAMPLES / "make-repo.sh"), str(repo)], check=True, capture_output=True, text=True)
     assert (repo / "repodata" / "repomd.xml").is_file()
     return repo
+

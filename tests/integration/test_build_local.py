@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from koji_adjutant.cli import main
+
+from localrepo import make_repo
 from koji_adjutant.container.interface import LABEL_WORKER
 
 pytestmark = pytest.mark.podman
@@ -270,7 +272,7 @@ def test_progress_is_shown_while_running(sample_repo, tmp_path, capsys, cli_cont
     lines = progress_lines(err)
     texts = [text for _, text in lines]
     milestones = ["Start: making an SRPM from slowish.spec", "Start: dependency phase (offline, no network)",
-                  "Start: installing group @build", "Finish: dependency phase", "Start: build phase (no network)",
+                  "Start: installing the @build group", "Finish: dependency phase", "Start: build phase (no network)",
                   "Start: rpmbuild -bb slowish.spec", "Finish: rpmbuild -bb slowish.spec", "Finish: build phase"]
     for milestone in milestones:
         assert milestone in texts, err
@@ -375,6 +377,43 @@ def test_buildrequires_not_found(sample_repo, tmp_path, capsys, cli_containers):
     assert "BuildRequires" in line and "not found" in line and "no-such-package-xyz" in line
     assert_points_to_log(line, resultdir / "root.log")
     assert not list(resultdir.glob("*.rpm"))
+
+
+@pytest.fixture(scope="module")
+def repo_without_groups(sample_repo, tmp_path_factory) -> Path:
+    """The sample repo's packages with no comps groups, as most local repos are."""
+    return make_repo(tmp_path_factory.mktemp("no-groups") / "repo", sample_repo.glob("*.rpm"))
+
+
+def test_a_repo_without_the_build_group_is_said_so(repo_without_groups, noarch_build, tmp_path, capsys,
+                                                   cli_containers):
+    srpm = shutil.copy(noarch_build / "hello-noarch-1.0-1.src.rpm", tmp_path)
+    resultdir = tmp_path / "results"
+    line = error_line(build_local(srpm, "--repo", repo_without_groups, "--resultdir", resultdir),
+                      *capsys.readouterr())
+    assert "installing the @build group: the buildroot repos have no group build" in line
+    assert "--no-group" in line and "--install PKG" in line
+    assert_points_to_log(line, resultdir / "root.log")
+
+
+def test_no_group_and_the_packages_of_ones_choice(repo_without_groups, noarch_build, tmp_path, capsys,
+                                                  cli_containers):
+    srpm = shutil.copy(noarch_build / "hello-noarch-1.0-1.src.rpm", tmp_path)
+    resultdir = tmp_path / "results"
+    code = build_local(srpm, "--repo", repo_without_groups, "--no-group", "--install", "sample-buildsys-build",
+                       "--resultdir", resultdir)
+    out, err = capsys.readouterr()
+    check_successful_build(code, out, err, resultdir, "hello-noarch-1.0-1", "noarch", from_spec=False)
+    assert "Start: installing sample-buildsys-build" in (resultdir / "state.log").read_text()
+
+
+def test_another_group_by_name(sample_repo, noarch_build, tmp_path, capsys, cli_containers):
+    srpm = shutil.copy(noarch_build / "hello-noarch-1.0-1.src.rpm", tmp_path)
+    resultdir = tmp_path / "results"
+    code = build_local(srpm, "--repo", sample_repo, "--group", "srpm-build", "--resultdir", resultdir)
+    out, err = capsys.readouterr()
+    check_successful_build(code, out, err, resultdir, "hello-noarch-1.0-1", "noarch", from_spec=False)
+    assert "Start: installing the @srpm-build group" in (resultdir / "state.log").read_text()
 
 
 def test_failing_build(sample_repo, tmp_path, capsys, cli_containers):

@@ -133,3 +133,19 @@ def test_a_truncated_srpm_is_said_to_be_corrupt(make, tmp_path):
         make(cut)
     assert caught.value.message == f"{cut.name} could not be unpacked: it is corrupt or not an SRPM"
     assert caught.value.log_path.endswith("build.log")
+
+
+def test_rpms_own_layout_specs_and_sources_dirs(make, tmp_path):
+    """kojid.conf support_rpm_source_layout: the spec in SPECS/, its sources in SOURCES/."""
+    checkout = tmp_path / "checkout"
+    (checkout / "SPECS").mkdir(parents=True)
+    (checkout / "SOURCES").mkdir()
+    (checkout / "SPECS" / "laid.spec").write_text(
+        "Name: laid\nVersion: 1\nRelease: 1%{?dist}\nSummary: s\nLicense: MIT\nBuildArch: noarch\n"
+        "Source0: data.txt\n%description\nd\n%files\n")
+    (checkout / "SOURCES" / "data.txt").write_text("from SOURCES\n")
+    result, _specs, _logs = make(SourceTree(checkout, "SPECS/laid.spec", None, "SOURCES"))
+    assert result.srpm.name == "laid-1-1.it.src.rpm"
+    files = subprocess.run(["rpm", "-qpl", "--nosignature", str(result.srpm)], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert sorted(files) == ["data.txt", "laid.spec"]

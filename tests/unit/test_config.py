@@ -287,13 +287,43 @@ maven_repo_ignore = *.md5
 xz_options = -z9
 use_createrepo_c = true
 distrepo_skip_stat = true
+task_avail_delay = 60
+chroot_tmpdir = /ctmp
+buildroot_basic_cleanup_delay = 1
+buildroot_final_cleanup_delay = 2
+copy_old_repodata = true
+log_timestamps = true
+allow_noverifyssl = true
 """)
     kojid = config.kojid
     assert (kojid.mockdir, kojid.mockuser, kojid.mock_bootstrap_image) == ("/srv/mock", "mockbuilder", True)
     assert kojid.oz_install_timeout == 3600
     # said when the daemon starts, as warnings, and by check-config
-    assert len(config.ignored) == 9
+    assert len(config.ignored) == 15
     assert any(note.startswith("[kojid] mockdir is accepted but not used: mock only") for note in config.ignored)
+
+
+def test_scm_credentials_dir_is_refused(write):
+    """kojid mounts it where the repository's own source command runs: package code would read it."""
+    with pytest.raises(ConfigError) as caught:
+        load(write, MINIMAL + "scm_credentials_dir = /etc/kojid/scm-creds\n")
+    assert "scm_credentials_dir = /etc/kojid/scm-creds: koji-adjutant never lets credentials into a buildroot" \
+        in caught.value.message
+    assert "remove the option" in caught.value.hint
+
+
+def test_options_honoured_here_are_not_called_ignored(write):
+    config = load(write, MINIMAL + "allow_password_in_scm_url = true\nadmin_emails = ops@example.com\n"
+                                   "support_rpm_source_layout = false\n")
+    assert config.ignored == ()
+    assert (config.kojid.allow_password_in_scm_url, config.kojid.admin_emails,
+            config.kojid.support_rpm_source_layout) == (True, "ops@example.com", False)
+
+
+@pytest.mark.parametrize("text, value", [("", None), ("adjutant-image-packages", "adjutant-image-packages")])
+def test_image_packages_repo(write, text, value):
+    config = load(write, MINIMAL + f"[adjutant]\nimage_packages_repo = {text}\n")
+    assert config.adjutant.image_packages_repo == value
 
 
 def test_ignored_options_say_why():
@@ -434,9 +464,9 @@ cpus = 2
     assert cli.main(["check-config", "-c", str(path)]) == 0
     out = capsys.readouterr().out
     *lines, methods = out.splitlines()
-    assert methods.startswith("methods handled: build buildArch buildNotification buildSRPMFromSCM chainbuild "
-                              "createrepo ")
-    assert "newRepo" in methods.split() and "distRepo" not in methods.split()
+    assert methods == ("methods handled: build buildArch buildNotification buildSRPMFromSCM chainbuild "
+                       "createdistrepo createrepo dependantTask distRepo newRepo rebuildSRPM restart restartHosts "
+                       "restartVerify shutdown tagBuild tagNotification waitrepo")
     assert all(" = " in line and line.split(" = ", 1)[0].count(".") == 1 for line in lines)
     assert "kojid.password = ***" in lines
     assert "kojid.smtp_pass = ***" in lines
@@ -504,3 +534,13 @@ def test_rlimits_become_container_ulimits(write):
     config = load(write, MINIMAL + "RLIMIT_NOFILE = 1024 2048\nrlimit_core = 0\n")
     limits = resource_limits(config.adjutant, config.kojid.rlimits)
     assert limits.rlimits == (("core", 0, 0), ("nofile", 1024, 2048))
+
+
+def test_the_switching_guide_gives_every_kojid_option_a_status():
+    """docs/switching-from-kojid.md: an operator looks every kojid.conf option up there."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "switching-from-kojid.md").read_text()
+    rows = {line.split("|")[1].strip() for line in guide.splitlines() if line.startswith("| `")}
+    documented = {name.strip("` ") for row in rows for name in row.split(",")}
+    options = {f.name for f in dataclasses.fields(KojidOptions)} - {"topurls", "rlimits"}
+    assert options - documented == set()
+    assert "RLIMIT_*" in documented and "plugins" in documented

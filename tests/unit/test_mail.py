@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -71,3 +72,48 @@ def test_without_a_server_the_message_is_logged(caplog):
                       "logged by the builder, not sent")
     assert "Subject: hello-1.0-1 successfully tagged" in caplog.text
     assert "To: a@example.org, b@example.org" in caplog.text
+
+
+# -- kojid.conf admin_emails: the worker's errors by mail, as kojid sends them -------------------
+
+@pytest.fixture
+def mailed_loggers():
+    """The loggers mail_errors attaches to, with their handlers restored afterwards."""
+    from koji_adjutant.daemon import MAILED_LOGGERS
+
+    loggers = [logging.getLogger(name) for name in MAILED_LOGGERS]
+    before = [list(logger.handlers) for logger in loggers]
+    yield loggers
+    for logger, handlers in zip(loggers, before):
+        logger.handlers[:] = handlers
+
+
+def test_admin_emails_get_the_workers_errors(mailed_loggers):
+    from logging.handlers import SMTPHandler
+
+    from koji_adjutant.daemon import mail_errors
+
+    mail_errors("ops@example.org,oncall@example.org")
+    with SmtpServer() as server:
+        host, port = server.host.split(":")
+        for logger in mailed_loggers:
+            (handler,) = [h for h in logger.handlers if isinstance(h, SMTPHandler)]
+            handler.mailhost, handler.mailport = host, int(port)  # koji's handler sends to localhost:25
+        kojis, ours = (logger.getChild(f"mail-test-{uuid.uuid4().hex}") for logger in mailed_loggers)
+        ours.warning("not mailed")
+        ours.error("the build of hello crashed")
+        kojis.error("task 7 failed to start")
+        received = server.wait(2)
+    assert {r.rcpt_to for r in received} == {("ops@example.org", "oncall@example.org")}
+    assert all(r.message["Subject"].endswith(": error notice") for r in received)
+    bodies = sorted(r.message.get_payload() for r in received)
+    assert "the build of hello crashed" in bodies[0] + bodies[1] and "task 7 failed to start" in bodies[0] + bodies[1]
+    assert not any("not mailed" in body for body in bodies)
+
+
+def test_no_admin_emails_no_mail_handler(mailed_loggers):
+    from koji_adjutant.daemon import mail_errors
+
+    before = [list(logger.handlers) for logger in mailed_loggers]
+    mail_errors(None)
+    assert [list(logger.handlers) for logger in mailed_loggers] == before

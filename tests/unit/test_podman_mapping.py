@@ -276,3 +276,42 @@ def test_kojid_rlimits_become_the_containers_ulimits(make_manager):
     assert kwargs["ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
                                  {"Name": "nproc", "Soft": 50, "Hard": 164},   # never above the pids limit's
                                  {"Name": "core", "Soft": 0, "Hard": 0}]
+
+
+def test_remove_by_label_leaves_kept_failed_buildroots(make_manager, mocker):
+    """A task's containers go when it ends, except the one kept for the operator (buildroot/kept.py)."""
+    manager = make_manager()
+    manager._client.containers.list.return_value = [listed(mocker, "a1", "adjutant-a", "exited", LABELS),
+                                                    listed(mocker, "k1", "adjutant-failed-42-k1", "exited", LABELS)]
+    assert manager.remove_by_label({LABEL_WORKER: "w1", LABEL_TASK: "42"}) == ["adjutant-a"]
+    assert [c.args[0] for c in manager._client.api.delete.call_args_list] == ["/containers/a1"]
+
+
+def test_a_terminal_container_has_stdin_and_a_tty(make_manager):
+    _, _, kwargs = create_call(make_manager(), spec(terminal=True))
+    assert kwargs["tty"] is True and kwargs["stdin_open"] is True
+    _, _, kwargs = create_call(make_manager(), spec())
+    assert "tty" not in kwargs and "stdin_open" not in kwargs
+
+
+@pytest.mark.parametrize("name, ref", [
+    ("adjutant-0123456789ab", "localhost/adjutant-0123456789ab:enter-1"),     # not a kept buildroot
+    ("adjutant-failed-42-k1", "localhost/adjutant-failed-42-k1:latest"),      # the cache's tag
+    ("adjutant-failed-42-k1", "localhost/adjutant-failed-42-k1"),             # the same, implicitly
+    ("adjutant-failed-42-k1", "localhost/adjutant-dev-x86_64-0123456789ab:enter-1"),  # not its own name
+    ("adjutant-failed-42-k1", "localhost/adjutant-failed-43-k2:enter-1"),    # another kept one's
+])
+def test_snapshot_is_refused_but_for_a_kept_buildroot_under_its_own_name(make_manager, name, ref):
+    manager = make_manager()
+    manager._client.containers.get.return_value.name = name
+    with pytest.raises(ContainerError, match="refusing to snapshot"):
+        manager.snapshot("k1", ref)
+    manager._client.containers.get.return_value.commit.assert_not_called()
+
+
+def test_snapshot_of_a_kept_buildroot(make_manager):
+    manager = make_manager()
+    manager._client.containers.get.return_value.name = "adjutant-failed-42-k1"
+    manager.snapshot("k1", "localhost/adjutant-failed-42-k1:enter-1")
+    manager._client.containers.get.return_value.commit.assert_called_once_with(
+        repository="localhost/adjutant-failed-42-k1", tag="enter-1")

@@ -15,9 +15,10 @@ REPO = "git+https://scm.example.com/rpms/hello.git"
 URL = f"{REPO}#main"
 
 
-def options(allowed: str = "", by_config: bool = True, by_policy: bool = False) -> SimpleNamespace:
+def options(allowed: str = "", by_config: bool = True, by_policy: bool = False,
+            password: bool = False) -> SimpleNamespace:
     return SimpleNamespace(allowed_scms=allowed, allowed_scms_use_config=by_config,
-                           allowed_scms_use_policy=by_policy)
+                           allowed_scms_use_policy=by_policy, allow_password_in_scm_url=password)
 
 
 def no_policy_data() -> dict:
@@ -94,8 +95,43 @@ def test_several_specs_are_named(tmp_path):
     for name in ("b.spec", "a.spec"):
         (tmp_path / name).write_text("")
     with pytest.raises(BuildError) as caught:
-        find_spec(tmp_path)
-    assert caught.value.message == "multiple spec files found in the checkout: a.spec, b.spec"
+        find_spec(tmp_path, name="hello")
+    assert caught.value.message == "multiple spec files found in the checkout, none named hello.spec: a.spec, b.spec"
+
+
+def test_of_several_specs_the_one_named_after_the_directory_is_taken(tmp_path):
+    """kojid: <checkout dir>.spec, at the top or in SPECS/."""
+    for name in ("hello.spec", "hello-compat.spec"):
+        (tmp_path / name).write_text("")
+    assert find_spec(tmp_path, name="hello") == tmp_path / "hello.spec"
+
+
+@pytest.mark.parametrize("rpm_layout, found", [(True, "SPECS/hello.spec"), (False, None)])
+def test_rpms_own_layout_only_when_support_rpm_source_layout(tmp_path, rpm_layout, found):
+    (tmp_path / "SPECS").mkdir()
+    (tmp_path / "SPECS" / "hello.spec").write_text("Name: hello\n")
+    if found:
+        assert find_spec(tmp_path, rpm_layout) == tmp_path / found
+    else:
+        with pytest.raises(BuildError) as caught:
+            find_spec(tmp_path, rpm_layout)
+        assert caught.value.message.startswith("no spec file found in the checkout")
+
+
+def test_a_spec_at_the_top_wins_over_specs_dir(tmp_path):
+    (tmp_path / "SPECS").mkdir()
+    (tmp_path / "SPECS" / "other.spec").write_text("")
+    (tmp_path / "hello.spec").write_text("")
+    assert find_spec(tmp_path) == tmp_path / "hello.spec"
+
+
+def test_a_password_in_the_url_only_when_allowed():
+    url = "git+https://user:s3cret@scm.example.com/rpms/hello.git#main"
+    with pytest.raises(BuildError) as caught:
+        allowed_scm(url, options("scm.example.com:/rpms/*"), None, no_policy_data)
+    assert "username:password format not supported" in caught.value.message
+    scm = allowed_scm(url, options("scm.example.com:/rpms/*", password=True), None, no_policy_data)
+    assert (scm.user, scm.host) == ("user:s3cret", "scm.example.com")   # koji joins them so
 
 
 @pytest.mark.parametrize("line, what", [
@@ -268,6 +304,15 @@ def test_a_module_linked_inside_the_repository_is_checked_out(local_scm, mocker)
     assert done.tree.directory == (local_scm / "task/scm/hello/pkgs/foo").resolve()
     assert done.tree.spec_name == "foo.spec"
     assert "git clone -n" in done.log.read_text()
+
+
+@pytest.mark.parametrize("rpm_layout, sources_dir", [(True, "SOURCES"), (False, ".")])
+def test_rpms_layout_is_checked_out_with_its_sources_dir(local_scm, mocker, rpm_layout, sources_dir):
+    publish(local_scm, {"SPECS/hello.spec": "Name: hello\n", "SOURCES/hello.tar.gz": "x", "hello.spec": ""}, {})
+    scm = allowed_scm("git+https://scm.example.com/rpms/hello.git#main", options("scm.example.com:/rpms/*:no:"),
+                      None, no_policy_data)
+    done = checkout(scm, local_scm / "task" / "scm", mocker.Mock(opts={}), "tasks/1/1", rpm_layout=rpm_layout)
+    assert (done.tree.spec_name, done.tree.sources_dir) == ("hello.spec", sources_dir)
 
 
 def test_a_module_linked_out_of_the_checkout_is_refused(local_scm, mocker):

@@ -128,6 +128,18 @@ def test_check_install_no_match_for_argument():
     assert caught.value.message == "installing the @build group: not found in the buildroot repos: foo"
 
 
+@pytest.mark.parametrize("output", [
+    "Module or Group 'build' is not available.\nError: Nothing to do.\n",   # dnf 4
+    "No match for argument: @build\n",
+])
+def test_check_install_says_the_repos_have_no_such_group(output):
+    with pytest.raises(BuildrootError) as caught:
+        check_install(1, output, "installing the @build group")
+    assert caught.value.message == ("installing the @build group: the buildroot repos have no group build "
+                                    "(their repodata holds no comps group of that id)")
+    assert "koji add-group TAG build" in caught.value.hint and "--no-group" in caught.value.hint
+
+
 def test_check_install_dnf_install_of_reldeps():
     """dnf install (our install step) names what it lacks only in its final line."""
     with pytest.raises(BuildrootError) as caught:

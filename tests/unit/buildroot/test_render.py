@@ -263,6 +263,29 @@ def test_another_package_manager_and_module_setup(tmp_path):
     assert modules == ['"${DNF[@]}" module enable nodejs:18', '"${DNF[@]}" module disable python39']
 
 
+def _step(script: str, name: str) -> list[str]:
+    """The lines of one step of the init script's case."""
+    lines = script.splitlines()
+    start = lines.index(f"  {name})")
+    return [line.strip() for line in lines[start + 1:lines.index("    ;;", start)]]
+
+
+def test_the_sync_step_distro_syncs_from_the_repos():
+    script = by_name(online_spec())["buildroot-init.sh"].content
+    assert '"${DNF[@]}" distro-sync' in _step(script, "sync")
+
+
+@pytest.mark.parametrize("group, extra, command, said", [
+    (None, ("rpm-build", "gcc >= 12"), "\"${DNF[@]}\" install -- rpm-build 'gcc >= 12'", "installing rpm-build, gcc >= 12"),
+    ("buildsys-build", (), "\"${DNF[@]}\" install -- @buildsys-build", "installing the @buildsys-build group"),
+])
+def test_the_first_install_takes_the_chosen_group_or_none(group, extra, command, said):
+    spec = dataclasses.replace(online_spec(), group=group, extra_packages=extra)
+    step = _step(by_name(spec)["buildroot-init.sh"].content, "install-group")
+    assert step[1] == command
+    assert step[0] == f"state Start {shlex.quote(said)}"
+
+
 @needs_bash
 def test_shell_metacharacters_stay_data(tmp_path):
     pwned = tmp_path / "pwned"
@@ -277,9 +300,9 @@ def test_shell_metacharacters_stay_data(tmp_path):
     assert values["DNF"][3:5] == ["--repo=a:b.c-d_1", "--repo=second"]
     assert values["RPMBUILD"][-1] == spec.arch
 
-    install = line_starting(script, '"${DNF[@]}" install @')
-    assert shlex.split(install) == ["${DNF[@]}", "install", "@build", *spec.extra_packages]
-    assert install.strip() == ("\"${DNF[@]}\" install @build 'foo bar' "
+    install = line_starting(script, '"${DNF[@]}" install -- @')
+    assert shlex.split(install) == ["${DNF[@]}", "install", "--", "@build", *spec.extra_packages]
+    assert install.strip() == ("\"${DNF[@]}\" install -- @build 'foo bar' "
                                f"'$(touch {pwned})' 'a'\"'\"'b' '`id`' 'x;y' '*'")
     assert shlex.split(line_starting(script, "install -d -o")) == [
         "install", "-d", "-o", "mock build", "$TOPDIR/$dir"]

@@ -35,6 +35,36 @@ def make(**overrides) -> BuildrootSpec:
 
 # -- validation ----------------------------------------------------------------------
 
+def test_the_group_is_a_name_whether_given_as_enum_or_text():
+    assert make(group=InstallGroup.SRPM_BUILD).group == "srpm-build"
+    assert make(group="buildsys-build").group == "buildsys-build"
+    assert make(group=None).group is None
+
+
+@pytest.mark.parametrize("group", ["", "build; rm -rf /", "-x", "a b"])
+def test_a_group_that_is_no_comps_id_is_refused(group):
+    with pytest.raises(ConfigError) as caught:
+        make(group=group)
+    assert caught.value.message == f"group {group!r} is not a comps group id"
+
+
+@pytest.mark.parametrize("package", ["--setopt=x=1", "-y", "a\nb", "tab\there", "", " "])
+def test_an_extra_package_that_could_be_an_option_or_several_lines_is_refused(package):
+    with pytest.raises(ConfigError) as caught:
+        make(extra_packages=(package,))
+    assert caught.value.message == f"package {package!r} is not a package name or provide"
+
+
+@pytest.mark.parametrize("group, extra, what", [
+    ("build", (), "the @build group"),
+    ("build", ("ccache", "gdb"), "the @build group and ccache, gdb"),
+    (None, ("rpm-build", "gcc >= 12"), "rpm-build, gcc >= 12"),
+    (None, (), None),
+])
+def test_first_install_says_what_the_first_layer_brings(group, extra, what):
+    assert make(group=group, extra_packages=extra).first_install == what
+
+
 def test_a_complete_spec_is_valid():
     spec = make()
     assert spec.repos[0].repo_id == "local"
@@ -182,6 +212,9 @@ CHANGES = {
     "module_hotfixes": dict(package_manager=PackageManagerOptions(releasever="40", module_hotfixes=True)),
     "best": dict(package_manager=PackageManagerOptions(releasever="40", best=False)),
     "install_weak_deps": dict(package_manager=PackageManagerOptions(releasever="40", install_weak_deps=True)),
+    "sync_image": dict(package_manager=PackageManagerOptions(releasever="40", sync_image=True)),
+    "no group": dict(group=None),
+    "another group": dict(group="buildsys-build"),
     "tag": dict(tag="f40-build"),
     "build_user": dict(build_user="builder"),
 }

@@ -36,6 +36,18 @@ def test_results_of_all_arches_become_complete_build_arguments():
               "i686": ["tasks/12/12/build.log", "tasks/12/12/root.log"]})
 
 
+def test_noarch_rpmdiff_hashes_reach_the_hub_among_each_arch_logs():
+    """kojihub's check_noarch_rpms finds each buildArch's noarch_rpmdiff.json in completeBuild's logs."""
+    x86 = arch_result(11, ["p-data-1-1.noarch.rpm"], True, 7)
+    i686 = arch_result(12, ["p-data-1-1.noarch.rpm"], False, 8)
+    x86["logs"].append("tasks/11/11/noarch_rpmdiff.json")
+    i686["logs"].append("tasks/12/12/noarch_rpmdiff.json")
+    merged = merge_arch_results({"x86_64": x86, "i686": i686})
+    assert merged.rpms == ["tasks/11/11/p-data-1-1.noarch.rpm", "tasks/12/12/p-data-1-1.noarch.rpm"]
+    assert merged.logs["x86_64"][-1] == "tasks/11/11/noarch_rpmdiff.json"
+    assert merged.logs["i686"][-1] == "tasks/12/12/noarch_rpmdiff.json"
+
+
 def test_exactly_one_arch_must_return_the_srpm():
     with pytest.raises(BuildError, match="no buildArch subtask returned the SRPM"):
         merge_arch_results({"x86_64": arch_result(11, ["p-1-1.x86_64.rpm"], False, 7)})

@@ -102,6 +102,14 @@ def test_the_tags_mock_extras_reach_the_package_manager():
         "mock.module_setup_commands": [["enable", "nodejs:18"], ["disable", "python39"]]})
     assert (options.best, options.command, options.releasever) == (False, "yum", "8")
     assert options.module_setup == (("enable", "nodejs:18"), ("disable", "python39"))
+    assert options.sync_image is False
+
+
+@pytest.mark.parametrize("value, sync", [(True, True), ("yes", True), ("1", True), (False, False), ("0", False)])
+def test_sync_image_packages_is_a_tag_extra(value, sync):
+    from koji_adjutant.tasks.buildroots import package_manager_options
+
+    assert package_manager_options("f40-build", {"adjutant.sync_image_packages": value}).sync_image is sync
 
 
 @pytest.mark.parametrize("extra, message", [

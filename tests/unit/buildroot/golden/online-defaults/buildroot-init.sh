@@ -69,10 +69,17 @@ case "$step" in
     state Start "module setup"
     state Finish "module setup"
     ;;
+  sync)
+    # The tag extra adjutant.sync_image_packages: the image's packages that the repos also
+    # carry, at the repos' version (up or down), before anything else is installed.
+    state Start "aligning the image's packages to the repos"
+    "${DNF[@]}" distro-sync
+    state Finish "aligning the image's packages to the repos"
+    ;;
   install-group)
-    state Start "installing group @build"
-    "${DNF[@]}" install @build
-    state Finish "installing group @build"
+    state Start 'installing the @build group'
+    "${DNF[@]}" install -- @build
+    state Finish 'installing the @build group'
     ;;
   install)
     # $2...: BuildRequires the package asked for, checked by the worker; arguments, never script text.
@@ -142,7 +149,7 @@ case "$step" in
     state Finish "source command $*"
     ;;
   srpm)
-    # $2: an SRPM to rebuild, or the spec of a source tree with its sources beside it.
+    # $2: an SRPM to rebuild, or the spec of a source tree and $3 its sources directory.
     case "$2" in
       *.src.rpm)
         unpack_srpm "$2"
@@ -151,7 +158,7 @@ case "$step" in
         ;;
       *)
         spec=$2
-        sourcedir=$(dirname "$2")
+        sourcedir=${3:?}
         ;;
     esac
     state Start "rpmbuild -bs $(basename "$spec")"

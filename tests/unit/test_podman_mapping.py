@@ -314,4 +314,4 @@ def test_snapshot_of_a_kept_buildroot(make_manager):
     manager._client.containers.get.return_value.name = "adjutant-failed-42-k1"
     manager.snapshot("k1", "localhost/adjutant-failed-42-k1:enter-1")
     manager._client.containers.get.return_value.commit.assert_called_once_with(
-        repository="localhost/adjutant-failed-42-k1", tag="enter-1")
+        repository="localhost/adjutant-failed-42-k1", tag="enter-1", changes=None)

@@ -57,8 +57,8 @@ default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 log_driver = "k8s-file"
 [engine]
 runtime = "runc"
-# An exec session'"'"'s conmon otherwise lingers 5 minutes after the command ends.
-exit_command_delay = 5
+# An exec session'"'"'s conmon otherwise lingers 5 minutes after the command ends; 60 s leaves a loaded host time to read its exit status.
+exit_command_delay = 60
 '
 write_if_changed() {  # path content [owner]
   if [ ! -f "$1" ] || [ "$(cat "$1")" != "$(printf '%s' "$2")" ]; then

@@ -588,7 +588,7 @@ def test_koji_daemon_task_manager(hub, repo, tmp_path, monkeypatch):
     failing = hub.create_task('buildArch', ['pkg.src.rpm', 'f40-build', 'x86_64', False,
                                             {'repo_id': repo, 'fail': True}])
     assert manager.getNextTask()
-    assert hub.task(failing)['fault']['faultCode'] == koji.BuildError.faultCode
+    assert hub.wait_task(failing, timeout=5)['fault']['faultCode'] == koji.BuildError.faultCode
     unknown = hub.create_task('createrepo', [1, 'x86_64', None])
     assert not manager.getNextTask()                   # refused: no handler
     assert hub.task(unknown)['refusals'][0]['msg'] == 'no handler for method'

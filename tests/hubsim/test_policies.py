@@ -73,7 +73,8 @@ def test_generic_tests_come_from_koji_policy(hub):
         none :: deny never
         false :: deny never
         has draft && bool draft :: deny no drafts
-        match source git+https://* && ! bool scratch :: allow
+        bool scratch :: deny scratch or not from git
+        match source git+https://* :: allow
         true :: deny scratch or not from git
         ''')
     assert hub.rpc_evalPolicy('build_rpm', {'draft': True}) == 'deny no drafts'

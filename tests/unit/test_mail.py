@@ -82,10 +82,13 @@ def mailed_loggers():
     from koji_adjutant.daemon import MAILED_LOGGERS
 
     loggers = [logging.getLogger(name) for name in MAILED_LOGGERS]
-    before = [list(logger.handlers) for logger in loggers]
+    before = [(list(logger.handlers), logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)   # as the daemon sets them; another test may have raised one
     yield loggers
-    for logger, handlers in zip(loggers, before):
+    for logger, (handlers, level) in zip(loggers, before):
         logger.handlers[:] = handlers
+        logger.setLevel(level)
 
 
 def test_admin_emails_get_the_workers_errors(mailed_loggers):

@@ -48,7 +48,7 @@ def _progress(started: float):
 
 
 def cmd_build_local(args: argparse.Namespace) -> int:
-    from .container.podman import PodmanManager
+    from .container.factory import open_manager
 
     started = time.monotonic()
     source = Path(args.source).resolve()
@@ -60,28 +60,24 @@ def cmd_build_local(args: argparse.Namespace) -> int:
         repo.check()  # before any container: a wrong --repo is the commonest mistake
     macros = kojid_macros(args.arch)
     macros.update(dict(args.define or []))
-    logs = BuildLogs(resultdir, listener=_progress(started))
     phase_seconds: dict[str, float] = {}
     print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
-    try:
-        with PodmanManager(socket=args.podman_socket) as manager:
-            cache = BuildrootCache(EnvironmentStore(), manager) if args.cache else None
-            runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
-            srpm = source
-            if source.suffix == ".spec":
-                phase_started = time.monotonic()
-                srpm = runner.srpm_from_spec(args.image, source, resultdir / "input", logs)
-                phase_seconds["srpm"] = time.monotonic() - phase_started
-            image = manager.ensure_image(args.image)
-            spec = BuildrootSpec(
-                image=image.ref, image_digest=image.digest, arch=args.arch, repos=repos,
-                group=None if args.no_group else args.group, extra_packages=tuple(args.install or ()),
-                macros=macros,
-                package_manager=PackageManagerOptions(releasever=args.releasever),
-                timeouts=Timeouts(rpmbuild=args.timeout))
-            result = runner.build(spec, srpm, resultdir, logs)
-    finally:
-        logs.close()
+    with BuildLogs(resultdir, listener=_progress(started)) as logs, open_manager(args.podman_socket) as manager:
+        cache = BuildrootCache(EnvironmentStore(), manager) if args.cache else None
+        runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
+        srpm = source
+        if source.suffix == ".spec":
+            phase_started = time.monotonic()
+            srpm = runner.srpm_from_spec(args.image, source, resultdir / "input", logs)
+            phase_seconds["srpm"] = time.monotonic() - phase_started
+        image = manager.ensure_image(args.image)
+        spec = BuildrootSpec(
+            image=image.ref, image_digest=image.digest, arch=args.arch, repos=repos,
+            group=None if args.no_group else args.group, extra_packages=tuple(args.install or ()),
+            macros=macros,
+            package_manager=PackageManagerOptions(releasever=args.releasever),
+            timeouts=Timeouts(rpmbuild=args.timeout))
+        result = runner.build(spec, srpm, resultdir, logs)
     phase_seconds.update(result.phase_seconds)
     print("\nbuild-local: success", file=sys.stderr)
     for rpm in (*result.rpms, result.srpm):
@@ -93,9 +89,9 @@ def cmd_build_local(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .container.podman import PodmanManager
+    from .container.factory import open_manager
 
-    with PodmanManager(socket=args.podman_socket) as manager:
+    with open_manager(args.podman_socket) as manager:
         print(f"podman: reachable; resource limits enforced by {manager.limit_mode.value}")
         image = manager.image_info(args.image)
         if image is None:

@@ -28,8 +28,8 @@ from koji.tasks import ServerExit, ServerRestart
 from .config import Config
 from .buildroot import kept
 from .buildroot.workspace import sweep
-from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerRoot
-from .container.podman import PodmanManager
+from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerManager, ContainerRoot
+from .container.factory import manager_for
 from .container.service import PodmanService
 from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session
@@ -50,7 +50,7 @@ def worker_options(config: Config, podman_socket: str) -> SimpleNamespace:
 
 
 class AdjutantTaskManager(TaskManager):
-    def __init__(self, options, session, manager: PodmanManager):
+    def __init__(self, options, session, manager: ContainerManager):
         super().__init__(options, session)
         self._containers = manager
         self._worker = {LABEL_WORKER: options.adjutant.worker_id}
@@ -188,7 +188,7 @@ def run(config: Config, force_lock: bool = False) -> int:
     login(session, options)
     session.exclusiveSession(force=force_lock)
     log.info("logged in to %s as host %s", options.server, options.adjutant.worker_id)
-    manager = PodmanManager(socket=service.uri, container_root=config.adjutant.container_root)
+    manager = manager_for(config.adjutant, socket=service.uri)
     tm = AdjutantTaskManager(options, session, manager)
     tm.remove_orphans()
     tm.sweep_kept()

@@ -69,7 +69,7 @@ def _write(stream: Stream, data: bytes) -> None:
 
 def cmd_enter(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .container.podman import PodmanManager
+    from .container.factory import manager_for
     from .tasks.buildroots import resource_limits
 
     command = _late_options(args)
@@ -80,7 +80,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
                           hint=f"give a command after --: koji-adjutant enter {args.task} -- ls /builddir/build")
     config = load_config(args.config)
     adjutant = config.adjutant
-    with PodmanManager(socket=adjutant.podman_socket, container_root=adjutant.container_root) as manager:
+    with manager_for(adjutant) as manager:
         now = time.time()
         if args.list:
             _print_list(kept.list_kept(manager, adjutant.worker_id), now)

@@ -104,18 +104,18 @@ def _select(args: argparse.Namespace, store: EnvironmentStore) -> tuple[list[str
 
 @contextmanager
 def _podman(args: argparse.Namespace, manager=None) -> Iterator:
-    """``manager`` if given, else a PodmanManager of the configured or the user's own socket."""
+    """``manager`` if given, else one on the configured or the user's own socket."""
     if manager is not None:
         yield manager
         return
-    from .container.podman import PodmanManager
+    from .container.factory import open_manager
 
-    with PodmanManager(socket=getattr(args, "podman_socket", None)) as podman:
+    with open_manager(getattr(args, "podman_socket", None)) as podman:
         yield podman
 
 
 def cmd_env_clean(args: argparse.Namespace, manager=None) -> int:
-    """``manager``: a ContainerManager to use instead of starting a PodmanManager.
+    """``manager``: a ContainerManager to use instead of opening one.
 
     ``--all`` also removes this store's images that no record names (a worker
     killed between commit and record leaves one), so it needs podman even for

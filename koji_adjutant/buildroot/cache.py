@@ -20,6 +20,7 @@ from dataclasses import asdict
 from .. import __version__
 from ..container.interface import ContainerManager, ImageInfo
 from ..envstore import Environment, EnvironmentStore, environment_name, image_ref
+from ..resources import Resources
 from .installed import InstalledPackage
 from .layers import BuildrootImage, Layer
 
@@ -48,11 +49,9 @@ class BuildrootCache:
                 log.info("reusing cached buildroot %s", name)
                 return _image_of(found, reused=True)
             ref = image_ref(name)
-            try:
+            with Resources() as resources:
+                resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
                 installed, image = make(ref, self._store.image_labels(name))
-            except BaseException:
-                self._manager.remove_image(ref)
-                raise
             env = Environment(
                 name=name, tag=layer.tag, arch=layer.arch, inputs_hash=layer.key, base_image=base.ref,
                 base_digest=base.digest, image_id=image.id, size=image.size, version=__version__,

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..container.interface import (LABEL_PURPOSE, ContainerManager, ContainerSpec, ImageInfo, Mount, Network,
                                    Privileges, ResourceLimits, Stream)
 from ..errors import AdjutantError, BuildrootError
+from ..resources import Resources
 from .cache import BuildrootCache, MakeLayer
 from .cachekey import group_inputs, requirements_inputs
 from .deps import check_install
@@ -114,8 +115,9 @@ class Provisioner:
             image=image, command=["sleep", "infinity"], labels=self._labels, limits=self._limits,
             privileges=Privileges.PACKAGE_MANAGER, network=Network.NONE if spec.offline else self._network,
             mounts=package_manager_mounts(spec, setup_dir), env=dict(spec.environment), workdir="/builddir")
-        handle = self._manager.create(container)
-        try:
+        with Resources() as resources:
+            handle = self._manager.create(container)
+            resources.release(f"remove container {handle.name}", lambda: self._manager.remove(handle))
             self._manager.start(handle)
             try:
                 if image_nevras is None:
@@ -129,8 +131,6 @@ class Provisioner:
                 raise
             self._manager.stop(handle)
             return installed, self._manager.commit(handle, ref, labels)
-        finally:
-            self._manager.remove(handle)
 
     def _run(self, handle, spec: BuildrootSpec, logs: BuildLogs, step: str, *args: str,
              quiet: bool = False) -> tuple[int, str]:

@@ -43,6 +43,7 @@ from ..container.interface import (KEPT_NAME_PREFIX, LABEL_KEEP_FAILED, LABEL_PA
                                    LABEL_WORKER, ContainerHandle, ContainerInfo, ContainerManager, ContainerSpec,
                                    LogSink, Network, ResourceLimits)
 from ..errors import AdjutantError
+from ..resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +166,9 @@ def enter(manager: ContainerManager, kept: KeptBuildroot, command: Sequence[str]
     come with the commit); it and the image it was made from are removed afterwards."""
     suffix = uuid.uuid4().hex[:8]
     ref = f"localhost/{kept.name}:{ENTER_PURPOSE}-{suffix}"
-    manager.snapshot(kept.id, ref)
-    try:
+    with Resources() as resources:
+        manager.snapshot(kept.id, ref)
+        resources.release(f"remove image {ref}", lambda: manager.remove_image(ref))
         spec = ContainerSpec(image=ref, command=list(command or SHELL),
                              name=f"adjutant-enter-{kept.task}-{suffix}",
                              labels={LABEL_WORKER: kept.worker, LABEL_TASK: kept.task, LABEL_PURPOSE: ENTER_PURPOSE},
@@ -174,12 +176,8 @@ def enter(manager: ContainerManager, kept: KeptBuildroot, command: Sequence[str]
         if command:
             return manager.run(spec, sink).exit_code
         handle = manager.create(spec)
-        try:
-            return manager.attach_terminal(handle)
-        finally:
-            manager.remove(handle)
-    finally:
-        manager.remove_image(ref)
+        resources.release(f"remove container {handle.name}", lambda: manager.remove(handle))
+        return manager.attach_terminal(handle)
 
 
 def sweep(manager: ContainerManager, worker: str, now: float, everything: bool = False) -> list[KeptBuildroot]:

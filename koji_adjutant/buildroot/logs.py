@@ -125,6 +125,12 @@ class BuildLogs:
                 handle.close()
             self._files.clear()
 
+    def __enter__(self) -> BuildLogs:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 class HeadTailBuffer:
     """The first ``head`` and the last ``tail`` bytes of a step's output, for parsing it.

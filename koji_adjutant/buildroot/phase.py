@@ -35,6 +35,7 @@ from typing import BinaryIO
 from ..container.archive import ResultLimits, ResultSpool, extract_untrusted
 from ..container.interface import ContainerHandle, ContainerManager, ContainerSpec, Stream
 from ..errors import AdjutantError, BuildError, ContainerTimeoutError, ResultTooLargeError
+from ..resources import Resources
 from .logs import BuildLogs
 
 log = logging.getLogger(__name__)
@@ -110,47 +111,47 @@ def run_phase(manager: ContainerManager, container: ContainerSpec, phase: Phase,
     directory are removed whatever happens, except a container ``keep`` takes: one
     whose command ended by itself with a failure (not killed, not over a limit).
     """
-    handle = manager.create(dataclasses.replace(container, command=phase_command(container.command, phase.results)))
-    staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
-    origin = f"the {phase.what} container"
-    kept = False
-    try:
-        with ResultSpool(limits, origin) as spool:
-            to_log = logs.sink(phase.log)
-            overflow: list[ResultTooLargeError] = []
+    kept: list[ContainerHandle] = []
+    with Resources() as resources:
+        handle = manager.create(dataclasses.replace(container, command=phase_command(container.command,
+                                                                                     phase.results)))
+        resources.release(f"remove container {handle.name}", lambda: kept or manager.remove(handle))
+        staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
+        resources.callback(shutil.rmtree, staging, ignore_errors=True)
+        origin = f"the {phase.what} container"
+        spool = resources.enter_context(ResultSpool(limits, origin))
+        to_log = logs.sink(phase.log)
+        overflow: list[ResultTooLargeError] = []
 
-            def sink(stream: Stream, data: bytes) -> None:
-                if stream is not Stream.STDOUT:
-                    to_log(stream, data)
-                elif not spool.overflowed:
-                    try:
-                        spool.write(data)
-                    except ResultTooLargeError as exc:
-                        overflow.append(exc)
-                        manager.kill(handle)
+        def sink(stream: Stream, data: bytes) -> None:
+            if stream is not Stream.STDOUT:
+                to_log(stream, data)
+            elif not spool.overflowed:
+                try:
+                    spool.write(data)
+                except ResultTooLargeError as exc:
+                    overflow.append(exc)
+                    manager.kill(handle)
 
-            try:
-                manager.start_attached(handle, sink, phase.timeout)
-            except ContainerTimeoutError as exc:
-                raise BuildError(f"{phase.what} ran over its timeout of {phase.timeout} s and was killed",
-                                 hint=phase.timeout_hint, log_path=str(logs.path(phase.log))) from exc
-            if overflow:
-                overflow[0].log_path = str(logs.path(phase.log))
-                raise overflow[0]
-            status = phase_exit(spool.file)
-            if status != 0:  # what podman saw tells a breached limit from a plain failure
-                exit_code = manager.wait(handle, timeout=EXIT_GRACE).exit_code
-                exit_code = exit_code if status is None else status
-                failure = PhaseFailed(f"{phase.failed} (exit {exit_code})", exit_code,
-                                      log_path=str(logs.path(phase.log)), hint=phase.hint)
-                kept = status is not None and keep is not None and _offer(keep, handle, failure)
-                raise failure
-            extract_untrusted(spool.file, staging, origin, limits)
+        try:
+            manager.start_attached(handle, sink, phase.timeout)
+        except ContainerTimeoutError as exc:
+            raise BuildError(f"{phase.what} ran over its timeout of {phase.timeout} s and was killed",
+                             hint=phase.timeout_hint, log_path=str(logs.path(phase.log))) from exc
+        if overflow:
+            overflow[0].log_path = str(logs.path(phase.log))
+            raise overflow[0]
+        status = phase_exit(spool.file)
+        if status != 0:  # what podman saw tells a breached limit from a plain failure
+            exit_code = manager.wait(handle, timeout=EXIT_GRACE).exit_code
+            exit_code = exit_code if status is None else status
+            failure = PhaseFailed(f"{phase.failed} (exit {exit_code})", exit_code,
+                                  log_path=str(logs.path(phase.log)), hint=phase.hint)
+            if status is not None and keep is not None and _offer(keep, handle, failure):
+                kept.append(handle)
+            raise failure
+        extract_untrusted(spool.file, staging, origin, limits)
         yield staging
-    finally:
-        if not kept:
-            manager.remove(handle)
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _offer(keep: Keeper, handle: ContainerHandle, failure: PhaseFailed) -> bool:

@@ -32,6 +32,7 @@ from ..container.archive import ResultLimits
 from ..container.interface import (LABEL_PURPOSE, LABEL_TASK, ContainerHandle, ContainerManager, ContainerSpec,
                                    ImageInfo, Mount, Network, ResourceLimits)
 from ..errors import BuildError
+from ..resources import Resources
 from . import deps, kept
 from .cache import BuildrootCache
 from .cachekey import resolution_key
@@ -213,23 +214,22 @@ class BuildrootRunner:
         resultdir.mkdir(parents=True, exist_ok=True)
         provisioner = Provisioner(self._manager, self._labels, self._limits, self._dependency_network, self._cache,
                                   self._proxy)
-        with Workspace(self._work_root, spec, source) as workspace:
-            try:
-                logs.note("root", f"image {base.ref} digest {base.digest}")
-                started = time.monotonic()
-                logs.state("Start: dependency phase" + (" (offline, no network)" if spec.offline else ""))
-                image = provisioner.group(spec, workspace.setup, base, logs)
-                _note_reuse(logs, image)
-                root = _Buildroot(spec, workspace, base, image, provisioner, logs, {})
-                if build_requires:
-                    root.image = self._resolve(root)
-                logs.state("Finish: dependency phase")
-                root.phase_seconds["dependencies"] = time.monotonic() - started
-                if on_dependencies is not None:
-                    on_dependencies(list(root.image.installed))
-                yield root
-            finally:
-                provisioner.close()
+        with Resources() as resources:
+            workspace = resources.enter_context(Workspace(self._work_root, spec, source))
+            resources.release("remove the images made for this build", provisioner.close)
+            logs.note("root", f"image {base.ref} digest {base.digest}")
+            started = time.monotonic()
+            logs.state("Start: dependency phase" + (" (offline, no network)" if spec.offline else ""))
+            image = provisioner.group(spec, workspace.setup, base, logs)
+            _note_reuse(logs, image)
+            root = _Buildroot(spec, workspace, base, image, provisioner, logs, {})
+            if build_requires:
+                root.image = self._resolve(root)
+            logs.state("Finish: dependency phase")
+            root.phase_seconds["dependencies"] = time.monotonic() - started
+            if on_dependencies is not None:
+                on_dependencies(list(root.image.installed))
+            yield root
         write_installed(list(root.image.installed), logs.logdir)
 
     def _resolve(self, root: _Buildroot) -> BuildrootImage:

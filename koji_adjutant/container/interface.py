@@ -14,9 +14,12 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ContainerSpecError
+
+if TYPE_CHECKING:
+    from .limits import LimitMode
 
 #: Labels every container of koji-adjutant carries, so orphans can be found.
 LABEL_WORKER = "io.koji-adjutant.worker"
@@ -199,7 +202,27 @@ class RunResult:
 
 
 class ContainerManager(Protocol):
-    """What the rest of koji-adjutant may ask of a container engine."""
+    """What the rest of koji-adjutant may ask of a container engine.
+
+    container/factory.py makes one; tests/unit/test_container_protocol.py holds the
+    implementation to exactly these members and signatures.
+    """
+
+    #: where the engine's API answers, for tools that must talk to it themselves
+    uri: str
+
+    @property
+    def limit_mode(self) -> LimitMode:
+        """How resource limits are enforced on this host (cgroups, or the watchdog)."""
+        ...
+
+    def storage_root(self) -> str:
+        """Where the engine keeps this user's images and containers (for free-space checks)."""
+        ...
+
+    def storage_maps_ids(self) -> bool:
+        """Whether a container of an image costs no copy of it (ADR 0009)."""
+        ...
 
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo: ...
 
@@ -212,7 +235,7 @@ class ContainerManager(Protocol):
     def wait(self, handle: ContainerHandle, timeout: float | None = None) -> RunResult: ...
 
     def start_attached(self, handle: ContainerHandle, sink: LogSink | None = None,
-                       timeout: float | None = None) -> RunResult: ...
+                       timeout: float | None = None) -> None: ...
 
     def run(self, spec: ContainerSpec, sink: LogSink | None = None,
             timeout: float | None = None) -> RunResult: ...
@@ -265,3 +288,7 @@ class ContainerManager(Protocol):
     def remove_by_label(self, labels: Mapping[str, str]) -> list[str]: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> ContainerManager: ...
+
+    def __exit__(self, *exc_info) -> None: ...

@@ -90,14 +90,17 @@ class PodmanManager:
     podman service, close() stops it.
     """
 
-    def __init__(self, socket: str | None = None, container_root: ContainerRoot = ContainerRoot.SUBORDINATE):
+    def __init__(self, socket: str | None = None, container_root: ContainerRoot = ContainerRoot.SUBORDINATE, *,
+                 client: PodmanClient | None = None):
+        """``client``: a podman-py client to use instead of one on ``socket`` (tests give their own)."""
         self._container_root = container_root
-        self._service = PodmanService(socket)  # it answered a ping: reachable
+        self._service = None if client is not None else PodmanService(socket)  # it answered a ping: reachable
         try:
-            self._client = PodmanClient(base_url=self._service.uri)
+            self._client = client if client is not None else PodmanClient(base_url=self._service.uri)
         except BaseException:
             self._service.close()
             raise
+        self.uri = self._service.uri if self._service is not None else str(client.base_url)
         self._watchdogs: dict[str, Watchdog] = {}
         #: containers in which something ran as another user than root: never committed
         self._tainted: set[str] = set()
@@ -109,12 +112,12 @@ class PodmanManager:
         try:
             return self._client.info()
         except (PodmanError, OSError) as exc:
-            raise PodmanUnreachableError(f"podman service at {self._service.uri} failed: {exc}") from exc
+            raise PodmanUnreachableError(f"podman service at {self.uri} failed: {exc}") from exc
 
     @functools.cached_property
     def limit_mode(self) -> LimitMode:
         mode = detect_mode(self._info.get("host", {}))
-        log.debug("podman on %s; resource limits enforced by %s", self._service.uri, mode.value)
+        log.debug("podman on %s; resource limits enforced by %s", self.uri, mode.value)
         return mode
 
     # -- lifecycle of the manager ------------------------------------------
@@ -123,7 +126,8 @@ class PodmanManager:
             watchdog.stop()
         self._watchdogs.clear()
         self._client.close()
-        self._service.close()
+        if self._service is not None:
+            self._service.close()
 
     def __enter__(self) -> PodmanManager:
         return self
@@ -506,7 +510,7 @@ class PodmanManager:
         if not handle.spec.terminal:
             raise ContainerError(f"container {handle.name} was not made for a terminal",
                                  hint="this is a bug in koji-adjutant: make it with terminal=True")
-        command = ["podman", "--remote", "--url", self._service.uri, "start", "--attach", "--interactive", handle.id]
+        command = ["podman", "--remote", "--url", self.uri, "start", "--attach", "--interactive", handle.id]
         return subprocess.run(command, check=False).returncode
 
     def rename(self, handle: ContainerHandle, name: str) -> None:

@@ -18,6 +18,7 @@ from koji.tasks import BaseTaskHandler
 from ..container.interface import LABEL_TASK, LABEL_WORKER
 from ..errors import AdjutantError, BuildError, BuildrootError, ConfigError, ContainerError
 from ..hub import LogUploader
+from ..resources import Resources
 
 
 def as_koji_fault(exc: AdjutantError) -> koji.GenericError:
@@ -54,9 +55,8 @@ class AdjutantTask(BaseTaskHandler):
         writes them, as kojid uploads its tools' logs; the last of them once the block ends."""
         logdir = Path(self.workdir) / "logs"
         logdir.mkdir()
-        uploader = LogUploader(self.session, logdir, self.getUploadDir())
-        uploader.start()
-        try:
+        with Resources() as resources:
+            uploader = LogUploader(self.session, logdir, self.getUploadDir())
+            uploader.start()
+            resources.release("upload the last of the logs", uploader.finish)
             yield logdir
-        finally:
-            uploader.finish()

@@ -23,11 +23,12 @@ from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions
                               kojid_macros)
 from ..container.archive import ResultLimits
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
-from ..container.podman import PodmanManager
+from ..container.factory import manager_for
 from ..envstore import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader
 from ..policy import ImageChoice, choose_image
+from ..resources import Resources
 from ..rpmlist import image_packages_repo, repo_content, rpmlist
 
 log = logging.getLogger(__name__)
@@ -170,52 +171,92 @@ class TaskBuildroot:
 
     def _run(self, resultdir: Path, work: Callable[..., BuildResult | SrpmResult]) -> HubBuildResult:
         """``work(runner, spec, logs, on_dependencies)`` in this buildroot, with its hub record and logs."""
-        task = self._task
-        options = task.options
-        image = choose_image(self._session, options.adjutant.image_policy, self.build_config, self.br_arch,
-                             options.adjutant.default_image,
-                             extra_data={"task_id": task.id, "method": task.method})
-        content = repo_content(self._session, self.repo_info, self.br_arch, options.topurl)
-        image_repo = image_packages_repo(self._session, options.adjutant.image_packages_repo)
-        broot = HubBuildroot(self._session, self.repo_info["id"], self.br_arch, task.id)
-        labels = {**task.container_labels(), LABEL_BROOT: str(broot.id)}
-        logs = BuildLogs(resultdir, max_bytes=options.adjutant.log_max_mb << 20)
-        uploader = LogUploader(self._session, resultdir, task.getUploadDir())
+        with Buildroot(self, resultdir) as root:
+            result = work(root.runner, root.spec, root.logs, root.dependencies_installed)
+            root.installed(result.installed)   # more, when the build asked for more
+        return HubBuildResult(build=result, brootid=root.record.id, log_paths=root.log_paths)
+
+
+class Buildroot:
+    """Every resource of one buildroot, owned by one stack (resources.Resources).
+
+    Each is registered for release the moment it exists, so a failure at any
+    step, or in the build itself, releases what came before it: the build's
+    containers removed, the podman service stopped, the logs closed and their
+    last bytes uploaded, the hub record expired (a canceled task's calls are
+    refused by the hub; the daemon expires a record left BUILDING on its next loop).
+    """
+
+    def __init__(self, buildroot: TaskBuildroot, resultdir: Path):
+        self._buildroot = buildroot
+        self._task = buildroot._task
+        self._resultdir = resultdir
+        self._resources = Resources()
+        self.log_paths: list[str] = []
+
+    def __enter__(self) -> Buildroot:
+        with self._resources as resources:
+            self._choose()
+            self._record(resources)
+            self._upload_logs(resources)
+            self._open_logs(resources)
+            self._containers(resources)
+            self._prepare()
+            self._resources = resources.pop_all()
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        return self._resources.__exit__(*exc_info)
+
+    # -- acquisitions, in order ------------------------------------------------
+    def _choose(self) -> None:
+        """The image and the repos' content: hub queries, nothing to release."""
+        session, options, buildroot = self._task.session, self._task.options, self._buildroot
+        self.image = choose_image(session, options.adjutant.image_policy, buildroot.build_config, buildroot.br_arch,
+                                  options.adjutant.default_image,
+                                  extra_data={"task_id": self._task.id, "method": self._task.method})
+        self._content = repo_content(session, buildroot.repo_info, buildroot.br_arch, options.topurl)
+        self._image_repo = image_packages_repo(session, options.adjutant.image_packages_repo)
+
+    def _record(self, resources: Resources) -> None:
+        self.record = HubBuildroot(self._task.session, self._buildroot.repo_info["id"], self._buildroot.br_arch,
+                                   self._task.id)
+        resources.release(f"expire buildroot {self.record.id}", self.record.expire)
+
+    def _upload_logs(self, resources: Resources) -> None:
+        """Before the logs are opened, so that they are closed before their last upload."""
+        uploader = LogUploader(self._task.session, self._resultdir, self._task.getUploadDir())
         uploader.start()
+        resources.release("upload the last of the logs", lambda: self.log_paths.extend(uploader.finish()))
 
-        def dependencies_installed(packages: list[InstalledPackage]) -> None:
-            broot.building(rpmlist(packages, content, image_repo))
+    def _open_logs(self, resources: Resources) -> None:
+        self.logs = BuildLogs(self._resultdir, max_bytes=self._task.options.adjutant.log_max_mb << 20)
+        resources.release("close the logs", self.logs.close)
 
-        try:
-            with PodmanManager(socket=options.adjutant.podman_socket,
-                               container_root=options.adjutant.container_root) as manager:
-                base = manager.ensure_image(image.ref, options.adjutant.image_pull_policy)
-                logs.write("container", (f"image: {base.ref}\ndigest: {base.digest}\nchosen by: {image.reason}\n"
-                                         f"buildroot: {broot.id} ({self.br_arch}, repo {self.repo_info['id']})\n"
-                                         ).encode())
-                spec = buildroot_spec(options, self.build_config, self.repo_info, self.br_arch, self.target_arch,
-                                      image, base.digest, self.group)
-                try:
-                    result = work(buildroot_runner(options, manager, labels), spec, logs, dependencies_installed)
-                finally:
-                    manager.remove_by_label({LABEL_WORKER: labels[LABEL_WORKER], LABEL_TASK: labels[LABEL_TASK]})
-            broot.update(rpmlist(result.installed, content, image_repo))  # more, when the build asked for more
-        except BaseException:
-            # The build already failed (or the task was canceled, and the hub now refuses
-            # this task's calls): wind down without hiding why. The daemon expires a
-            # buildroot left BUILDING on its next loop.
-            logs.close()
-            _best_effort(uploader.finish, "upload the last of the logs")
-            _best_effort(broot.expire, f"expire buildroot {broot.id}")
-            raise
-        logs.close()
-        log_paths = uploader.finish()
-        broot.expire()
-        return HubBuildResult(build=result, brootid=broot.id, log_paths=log_paths)
+    def _containers(self, resources: Resources) -> None:
+        """The container manager, and the removal of every container of this task."""
+        self._labels = {**self._task.container_labels(), LABEL_BROOT: str(self.record.id)}
+        self._manager = resources.enter_context(manager_for(self._task.options.adjutant))
+        owned = {LABEL_WORKER: self._labels[LABEL_WORKER], LABEL_TASK: self._labels[LABEL_TASK]}
+        resources.release("remove the build's containers", lambda: self._manager.remove_by_label(owned))
+
+    def _prepare(self) -> None:
+        """The base image present, the spec and the runner; all owned by what came before."""
+        options, buildroot = self._task.options, self._buildroot
+        base = self._manager.ensure_image(self.image.ref, options.adjutant.image_pull_policy)
+        self.logs.write("container", (f"image: {base.ref}\ndigest: {base.digest}\nchosen by: {self.image.reason}\n"
+                                      f"buildroot: {self.record.id} ({buildroot.br_arch}, "
+                                      f"repo {buildroot.repo_info['id']})\n").encode())
+        self.spec = buildroot_spec(options, buildroot.build_config, buildroot.repo_info, buildroot.br_arch,
+                                   buildroot.target_arch, self.image, base.digest, buildroot.group)
+        self.runner = buildroot_runner(options, self._manager, self._labels)
+
+    # -- what the build reports ----------------------------------------------
+    def dependencies_installed(self, packages: list[InstalledPackage]) -> None:
+        """The hub record goes BUILDING with the packages of the buildroot."""
+        self.record.building(rpmlist(packages, self._content, self._image_repo))
+
+    def installed(self, packages: list[InstalledPackage]) -> None:
+        self.record.update(rpmlist(packages, self._content, self._image_repo))
 
 
-def _best_effort(step, what: str) -> None:
-    try:
-        step()
-    except Exception as exc:
-        log.warning("could not %s after the build failed: %s", what, exc)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from koji_adjutant import __version__, envcli
-from koji_adjutant.container.interface import ContainerInfo, ImageInfo
+from koji_adjutant.container.interface import ContainerInfo, ContainerRoot, ImageInfo
 from koji_adjutant.envstore import (LABEL_ENVIRONMENT, LABEL_STORE, SCHEMA_VERSION, Environment, EnvironmentLockedError,
                                     EnvironmentStore, EnvironmentStoreError, default_store_path,
                                     environment_name, image_ref, select_evictions)
@@ -664,7 +664,7 @@ def test_env_clean_starts_podman_only_to_remove(store, run_env, mocker, manager)
     podman.return_value.__enter__.return_value = manager
     store.record(make_env("adjutant-a"))
     assert run_env("clean", "--all")[:2] == (0, "removed adjutant-a\n")
-    podman.assert_called_once_with(socket=None)
+    podman.assert_called_once_with(socket=None, container_root=ContainerRoot.SUBORDINATE)
     manager.remove_image.assert_called_once_with(image_ref("adjutant-a"))
 
 

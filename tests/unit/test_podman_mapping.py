@@ -1,14 +1,13 @@
 """How PodmanManager.create turns a ContainerSpec into podman-py's containers.create call.
 
-No podman here: the manager is built without its service and talks to a mock
-client, so only the mapping itself is under test.
+No podman here: the manager is given a mock client instead of a service, so
+only the mapping itself is under test.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 
 import pytest
 
@@ -26,14 +25,10 @@ LABELS = {LABEL_WORKER: "w1", LABEL_PURPOSE: "unit", LABEL_TASK: "42"}
 @pytest.fixture
 def make_manager(mocker):
     def make(mode: LimitMode = LimitMode.WATCHDOG) -> PodmanManager:
-        manager = object.__new__(PodmanManager)
-        manager._client = mocker.MagicMock(name="PodmanClient")
-        manager._client.containers.create.return_value.id = "c0ffee"
+        client = mocker.MagicMock(name="PodmanClient", base_url="http+unix://%2Frun%2Fpodman.sock")
+        client.containers.create.return_value.id = "c0ffee"
+        manager = PodmanManager(container_root=ContainerRoot.SUBORDINATE, client=client)
         manager.limit_mode = mode
-        manager._watchdogs = {}
-        manager._tainted = set()
-        manager._container_root = ContainerRoot.SUBORDINATE
-        manager._lock = threading.Lock()
         mocker.patch.object(manager, "image_info", return_value=ImageInfo(ref=IMAGE, id="sha256:1", digest="sha256:1"))
         return manager
     return make

@@ -103,7 +103,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .config import load_config
-
     from .tasks import handled_methods
 
     config = load_config(args.config)

@@ -455,7 +455,7 @@ def _read(path: Path) -> configparser.ConfigParser:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not UTF-8 text: {exc}") from None
     except configparser.Error as exc:
-        raise ConfigError(f"configuration file {path} cannot be parsed: {_one_line(exc)}") from None
+        raise ConfigError(f"configuration file {path} cannot be parsed: {_one_line(str(exc))}") from None
     for section in parser.sections():
         if section not in (KOJID_SECTION, ADJUTANT_SECTION):
             raise ConfigError(f"{path}: unknown section [{section}]",

@@ -25,11 +25,11 @@ import koji
 from koji.daemon import TaskManager
 from koji.tasks import ServerExit, ServerRestart
 
-from .config import Config
 from .buildroot import kept
 from .buildroot.workspace import sweep
-from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerManager, ContainerRoot
+from .config import Config
 from .container.factory import manager_for
+from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerManager, ContainerRoot
 from .container.service import PodmanService
 from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session

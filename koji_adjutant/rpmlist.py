@@ -26,12 +26,12 @@ import requests
 
 from .buildroot.installed import ORIGIN_REPO, InstalledPackage
 from .errors import BuildrootError
+from .repomd import REPO_NS, location_href
 
 log = logging.getLogger(__name__)
 
 #: Packages kojid never reports (its fake group package and gpg keys).
 _NEVER_REPORTED = {"buildsys-build", "gpg-pubkey"}
-_REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 
 
 def _nvra(info) -> str:
@@ -80,9 +80,9 @@ def _external_origins(session: koji.ClientSession, repo_info: dict, arch: str, r
     by_url = {repo["url"].replace("$arch", arch): repo for repo in external_repos}
     repomd = ET.fromstring(_fetch(f"{repodir}/repodata/repomd.xml"))
     location = None
-    for data in repomd.findall(f"{_REPO_NS}data"):
+    for data in repomd.findall(f"{REPO_NS}data"):
         if data.get("type") == "origin":
-            location = data.find(f"{_REPO_NS}location").get("href")
+            location = location_href(data)
     if location is None:
         raise BuildrootError(f"repo {repo_info['id']} has external repos but no pkgorigins in its repodata")
     origins: dict[str, dict] = {}

@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..errors import BuildrootError
+from ..repomd import REPO_NS, location_href
 from .spec import BuildrootSpec, RepoSource
 
-_REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 _COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 
 
@@ -36,8 +36,8 @@ def repo_package_set(repo: RepoSource) -> str:
     """A digest of the packages a repo offers, independent of its id, URL and timestamps."""
     try:
         repomd = ET.fromstring(_read(repo, "repodata/repomd.xml"))
-        primary = next(d for d in repomd.findall(f"{_REPO_NS}data") if d.get("type") == "primary")
-        href = primary.find(f"{_REPO_NS}location").get("href")
+        primary = next(d for d in repomd.findall(f"{REPO_NS}data") if d.get("type") == "primary")
+        href = location_href(primary)
         data = _read(repo, href)
         if href.endswith(".gz"):
             data = gzip.decompress(data)

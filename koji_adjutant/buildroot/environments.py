@@ -22,8 +22,17 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..container.interface import (LABEL_PURPOSE, ContainerManager, ContainerSpec, ImageInfo, Mount, Network,
-                                   Privileges, ResourceLimits, Stream)
+from ..container.interface import (
+    LABEL_PURPOSE,
+    ContainerManager,
+    ContainerSpec,
+    ImageInfo,
+    Mount,
+    Network,
+    Privileges,
+    ResourceLimits,
+    Stream,
+)
 from ..errors import AdjutantError, BuildrootError
 from ..resources import Resources
 from .cache import BuildrootCache, MakeLayer

@@ -39,9 +39,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..container.interface import (KEPT_NAME_PREFIX, LABEL_KEEP_FAILED, LABEL_PACKAGE, LABEL_PURPOSE, LABEL_TASK,
-                                   LABEL_WORKER, ContainerHandle, ContainerInfo, ContainerManager, ContainerSpec,
-                                   LogSink, Network, ResourceLimits)
+from ..container.interface import (
+    KEPT_NAME_PREFIX,
+    LABEL_KEEP_FAILED,
+    LABEL_PACKAGE,
+    LABEL_PURPOSE,
+    LABEL_TASK,
+    LABEL_WORKER,
+    ContainerHandle,
+    ContainerInfo,
+    ContainerManager,
+    ContainerSpec,
+    LogSink,
+    Network,
+    ResourceLimits,
+)
 from ..errors import AdjutantError
 from ..resources import Resources
 

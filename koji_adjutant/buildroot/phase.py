@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ RPMBUILD_TIMEOUT_HINT = ("if the build legitimately takes longer, raise the time
                          "(build-local --timeout, kojid.conf rpmbuild_timeout)")
 
 
-def phase_command(command: list[str] | tuple[str, ...], results: str) -> list[str]:
+def phase_command(command: Sequence[str], results: str) -> list[str]:
     return ["/bin/sh", "-c", PHASE_SCRIPT, "adjutant-phase", results, *command]
 
 
@@ -115,7 +115,11 @@ def run_phase(manager: ContainerManager, container: ContainerSpec, phase: Phase,
     with Resources() as resources:
         handle = manager.create(dataclasses.replace(container, command=phase_command(container.command,
                                                                                      phase.results)))
-        resources.release(f"remove container {handle.name}", lambda: kept or manager.remove(handle))
+
+        def remove() -> None:
+            if not kept:
+                manager.remove(handle)
+        resources.release(f"remove container {handle.name}", remove)
         staging = Path(tempfile.mkdtemp(prefix="adjutant-results-"))
         resources.callback(shutil.rmtree, staging, ignore_errors=True)
         origin = f"the {phase.what} container"

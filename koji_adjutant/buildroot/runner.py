@@ -29,8 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..container.archive import ResultLimits
-from ..container.interface import (LABEL_PURPOSE, LABEL_TASK, ContainerHandle, ContainerManager, ContainerSpec,
-                                   ImageInfo, Mount, Network, ResourceLimits)
+from ..container.interface import (
+    LABEL_PURPOSE,
+    LABEL_TASK,
+    ContainerHandle,
+    ContainerManager,
+    ContainerSpec,
+    ImageInfo,
+    Mount,
+    Network,
+    ResourceLimits,
+)
 from ..errors import BuildError
 from ..resources import Resources
 from . import deps, kept
@@ -108,6 +117,12 @@ class _Buildroot:
     logs: BuildLogs
     phase_seconds: dict[str, float]
 
+    @property
+    def srpm(self) -> Path:
+        """The SRPM in the workspace; the phases that ask for it come after there is one."""
+        assert self.workspace.srpm is not None, "a phase of an SRPM ran before there was one"
+        return self.workspace.srpm
+
 
 class BuildrootRunner:
     def __init__(self, manager: ContainerManager, labels: Mapping[str, str],
@@ -164,6 +179,7 @@ class BuildrootRunner:
             if workspace.srpm is not None:
                 input_dir, target = workspace.input, [f"{INPUT_DIR}/{workspace.srpm.name}"]
             else:
+                assert isinstance(source, SourceTree)   # a source tree's workspace has no SRPM
                 input_dir = workspace.input
                 if source.source_cmd:
                     input_dir = self._source_phase(root, source.source_cmd)
@@ -234,16 +250,17 @@ class BuildrootRunner:
 
     def _resolve(self, root: _Buildroot) -> BuildrootImage:
         """The image with every BuildRequires of the SRPM: remembered for this exact SRPM, or resolved."""
-        key = resolution_key(root.image.key, root.workspace.srpm) if self._cache else None
-        if key is not None:
-            remembered = self._cache.recall(key, root.base, root.image)
+        cache = self._cache
+        key = resolution_key(root.image.key, root.srpm) if cache else None
+        if cache is not None and key is not None:
+            remembered = cache.recall(key, root.base, root.image)
             if remembered is not None:
                 if remembered.name != root.image.name:
                     _note_reuse(root.logs, remembered)
                 return remembered
         image = self._resolve_from(root, root.image)
-        if key is not None:
-            self._cache.remember(key, image)
+        if cache is not None and key is not None:
+            cache.remember(key, image)
         return image
 
     def _resolve_from(self, root: _Buildroot, image: BuildrootImage) -> BuildrootImage:
@@ -271,7 +288,7 @@ class BuildrootRunner:
 
     def _evaluate(self, root: _Buildroot, image: BuildrootImage) -> Evaluation:
         """What the SRPM asks for in ``image``, learned in a throwaway container with no network."""
-        spec, srpm = root.spec, root.workspace.srpm
+        spec, srpm = root.spec, root.srpm
         container = self._container("evaluate", image.ref,
                                     [INIT_SCRIPT, "evaluate", f"{INPUT_DIR}/{srpm.name}", _EVALUATED],
                                     phase_mounts(root.workspace.setup, root.workspace.input), spec)
@@ -286,7 +303,7 @@ class BuildrootRunner:
     def _build_phase(self, root: _Buildroot, resultdir: Path) -> tuple[list[Path], Path]:
         """rpmbuild; when the package asks for more than its image holds, that is installed
         (a new layer) and the phase runs again."""
-        spec, srpm = root.spec, root.workspace.srpm
+        spec, srpm = root.spec, root.srpm
         phase = Phase(what="rpmbuild", failed="rpmbuild failed",
                       hint="the package's own build failed; read the end of the log",
                       results=f"{TOPDIR}/RPMS", timeout=spec.timeouts.rpmbuild)  # the SRPM is moved in there too

@@ -55,7 +55,7 @@ def readable_by_all(root: Path) -> None:
 
 def sweep(root: Path) -> list[Path]:
     """Remove the workspaces under ``root`` that no live process holds; the ones removed."""
-    removed = []
+    removed: list[Path] = []
     root = Path(root)
     if not root.is_dir():
         return removed

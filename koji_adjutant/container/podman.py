@@ -10,16 +10,35 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from podman import PodmanClient
 from podman.api import stream_frames
 from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
-from ..errors import (ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError,
-                      PodmanUnreachableError)
-from .interface import (KEPT_NAME_PREFIX, PACKAGE_MANAGER_CAPABILITIES, ContainerHandle, ContainerInfo,
-                        ContainerRoot, ContainerSpec, ImageInfo, LogSink, Network, Privileges, PullPolicy,
-                        ResourceLimits, RunResult, Stream)
+from ..errors import (
+    ContainerError,
+    ContainerOOMError,
+    ContainerTimeoutError,
+    ImageNotFoundError,
+    PodmanUnreachableError,
+)
+from .interface import (
+    KEPT_NAME_PREFIX,
+    PACKAGE_MANAGER_CAPABILITIES,
+    ContainerHandle,
+    ContainerInfo,
+    ContainerRoot,
+    ContainerSpec,
+    ImageInfo,
+    LogSink,
+    Network,
+    Privileges,
+    PullPolicy,
+    ResourceLimits,
+    RunResult,
+    Stream,
+)
 from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
 from .service import PodmanService
 
@@ -40,14 +59,14 @@ _NPROC_MARGIN = 64
 _ROOT_USERS = (None, "", "root", "0", "0:0", "root:root")
 
 
-def _pump(open_stream: Callable[[], object], sink: LogSink | None, outcome: dict) -> None:
+def _pump(open_stream: Callable[[], Any], sink: LogSink | None, outcome: dict) -> None:
     """Feed a multiplexed output stream to ``sink``; an error goes into ``outcome`` for the caller."""
     try:
         for stdout, stderr in stream_frames(open_stream(), demux=True):
             if sink is not None and stdout:
-                sink(Stream.STDOUT, stdout)
+                sink(Stream.STDOUT, bytes(stdout))
             if sink is not None and stderr:
-                sink(Stream.STDERR, stderr)
+                sink(Stream.STDERR, bytes(stderr))
     except Exception as exc:  # reported to the caller, which waits for the container too
         outcome["error"] = exc
 
@@ -92,15 +111,19 @@ class PodmanManager:
 
     def __init__(self, socket: str | None = None, container_root: ContainerRoot = ContainerRoot.SUBORDINATE, *,
                  client: PodmanClient | None = None):
-        """``client``: a podman-py client to use instead of one on ``socket`` (tests give their own)."""
+        """``client``: a podman-py client already on ``socket``, used instead of making one (tests
+        give their own)."""
         self._container_root = container_root
-        self._service = None if client is not None else PodmanService(socket)  # it answered a ping: reachable
-        try:
-            self._client = client if client is not None else PodmanClient(base_url=self._service.uri)
-        except BaseException:
-            self._service.close()
-            raise
-        self.uri = self._service.uri if self._service is not None else str(client.base_url)
+        self._service: PodmanService | None = None
+        if client is None:
+            service = self._service = PodmanService(socket)  # it answered a ping: reachable
+            try:
+                client = PodmanClient(base_url=service.uri)
+            except BaseException:
+                service.close()
+                raise
+        self._client: PodmanClient = client
+        self.uri: str = self._service.uri if self._service is not None else socket or ""
         self._watchdogs: dict[str, Watchdog] = {}
         #: containers in which something ran as another user than root: never committed
         self._tainted: set[str] = set()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -84,10 +84,16 @@ class PodmanService:
         self._tmpdir = tempfile.mkdtemp(prefix="adjutant-podman-")
         return self._launch(f"unix://{self._tmpdir}/podman.sock")
 
+    @property
+    def _log_path(self) -> Path:
+        """The service's output, in the socket directory of a service we started."""
+        assert self._tmpdir is not None, "only a service we started has a log"
+        return Path(self._tmpdir) / "service.log"
+
     def _launch(self, uri: str) -> str:
         """Start the service on ``uri`` (in our socket directory) and wait until it answers."""
         try:
-            with open(Path(self._tmpdir) / "service.log", "wb") as errlog:
+            with open(self._log_path, "wb") as errlog:
                 self._process = subprocess.Popen(
                     ["podman", "system", "service", "--time=0", uri],
                     stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog, start_new_session=True,
@@ -110,7 +116,7 @@ class PodmanService:
             hint="run 'podman info' as this user to see what podman needs (storage.conf, subuid ranges)")
 
     def _service_log(self) -> str:
-        return (Path(self._tmpdir) / "service.log").read_text(errors="replace").strip()
+        return self._log_path.read_text(errors="replace").strip()
 
     def ensure_running(self) -> bool:
         """Start our own service again, on the same socket, if it died; True when it had to.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import koji
 from koji.daemon import SCM
@@ -70,7 +71,7 @@ def merge_arch_results(results: dict[str, dict]) -> ArchBuilds:
 def initbuild_data(header: SrpmHeader, task_id: int, source: dict | None, opts: dict) -> dict:
     """What host.initBuild records, as kojid's BuildTask.handler gives it: the NVR, the task,
     where the source came from, the user's custom metadata, and whether it is a draft."""
-    data = {"name": header.name, "version": header.version, "release": header.release,
+    data: dict[str, Any] = {"name": header.name, "version": header.version, "release": header.release,
             "epoch": header.epoch, "task_id": task_id}
     if source:
         data["source"] = source["source"]

@@ -8,7 +8,7 @@ uploaded while it runs, and its containers gone afterwards whatever happens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -19,11 +19,10 @@ from ..buildroot.cache import BuildrootCache
 from ..buildroot.installed import InstalledPackage
 from ..buildroot.logs import BuildLogs
 from ..buildroot.runner import BuildResult, BuildrootRunner, SourceTree, SrpmResult
-from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts,
-                              kojid_macros)
+from ..buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, Timeouts, kojid_macros
 from ..container.archive import ResultLimits
-from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..container.factory import manager_for
+from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..envstore import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader
@@ -205,7 +204,7 @@ class Buildroot:
             self._resources = resources.pop_all()
         return self
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info) -> bool | None:
         return self._resources.__exit__(*exc_info)
 
     # -- acquisitions, in order ------------------------------------------------
@@ -256,7 +255,7 @@ class Buildroot:
         """The hub record goes BUILDING with the packages of the buildroot."""
         self.record.building(rpmlist(packages, self._content, self._image_repo))
 
-    def installed(self, packages: list[InstalledPackage]) -> None:
+    def installed(self, packages: Sequence[InstalledPackage]) -> None:
         self.record.update(rpmlist(packages, self._content, self._image_repo))
 
 

@@ -23,9 +23,23 @@ import koji
 from koji.tasks import RefuseTask
 from koji.xmlrpcplus import Fault
 
-from ..distrepodata import (DistRepoOptions, KeyChoice, RepodataInputs, RpmCopy, choose_keys, locate,
-                            make_dist_repodata, missing_files_report, missing_signatures_report, nvra, repo_arches,
-                            repo_files, rpm_arches, write_layout, zck_dict_dir)
+from ..distrepodata import (
+    DistRepoOptions,
+    KeyChoice,
+    RepodataInputs,
+    RpmCopy,
+    choose_keys,
+    locate,
+    make_dist_repodata,
+    missing_files_report,
+    missing_signatures_report,
+    nvra,
+    repo_arches,
+    repo_files,
+    rpm_arches,
+    write_layout,
+    zck_dict_dir,
+)
 from ..errors import RepoError
 from .base import AdjutantTask
 from .subtasks import start_subtask, wait_all

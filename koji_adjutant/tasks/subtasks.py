@@ -36,7 +36,7 @@ def run_subtask(task, method: str, arglist: list, label: str, arch: str | None =
     return task.wait(subtask_id)[subtask_id]
 
 
-def wait_all(task, subtask_ids: list[int], failany: bool = True) -> dict[int, object]:
+def wait_all(task, subtask_ids: list[int], failany: bool = True) -> dict[int, dict]:
     """Results of all the subtasks; with failany, the first failure cancels the others."""
     return task.wait(subtask_ids, all=True, failany=failany)
 

@@ -31,8 +31,25 @@ import pytest
 from koji_adjutant.envstore import EnvironmentStore
 
 from .gitserver import GitServer
-from .harness import (ARCH, DEV_IMAGE, HOST, KOJI_REPO_TAG, PASSWORD, REPO_SPECS, TAG, TIMEOUT, Inputs, RecordingHub,
-                      Worker, host_rpmbuild, make_inputs, scratch, unrecorded_images, worker_containers, worker_images)
+from .harness import (
+    ARCH,
+    DEV_IMAGE,
+    HOST,
+    KOJI_REPO_TAG,
+    PASSWORD,
+    REPO_SPECS,
+    TAG,
+    TIMEOUT,
+    Inputs,
+    RecordingHub,
+    Worker,
+    host_rpmbuild,
+    make_inputs,
+    scratch,
+    unrecorded_images,
+    worker_containers,
+    worker_images,
+)
 
 
 @pytest.fixture(scope="session")

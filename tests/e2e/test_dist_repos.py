@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import koji
 import pytest
-
 from signedrpms import RpmSigner, build_package
 
 from .harness import ARCH, dnf_repoquery, scratch
@@ -154,7 +153,8 @@ def test_dist_repo_holds_the_signed_copies_for_each_arch(hub, package, start_wor
         assert package.key in signature(rpm)
         assert checksums_match(archdir) and checksums_match(archdir / "debug")
         assert dnf_repoquery(archdir, e2e_tmp / "dnf-cache", "%{name}.%{arch}", arch) == [f"{PKG}.{arch}"]
-        assert dnf_repoquery(archdir / "debug", e2e_tmp / "dnf-cache", "%{name}.%{arch}", arch) == [f"{PKG}-debuginfo.{arch}"]
+        debug = dnf_repoquery(archdir / "debug", e2e_tmp / "dnf-cache", "%{name}.%{arch}", arch)
+        assert debug == [f"{PKG}-debuginfo.{arch}"]
         assert "createrepo_c" in repo["logs"][arch]
         assert b"<id>dist-group</id>" in repodata(archdir, "group")
     assert os.readlink(hub.topdir / "repos-dist" / DIST_TAG / "latest") == str(repo["id"])

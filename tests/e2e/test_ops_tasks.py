@@ -15,7 +15,6 @@ from pathlib import Path
 import koji
 import koji.xmlrpcplus
 import pytest
-
 from smtpsim import SmtpServer
 
 from .harness import TAG

@@ -4,7 +4,6 @@ tagged on the hub, the hub takes it as READY, dnf reads it, and a build installs
 from __future__ import annotations
 
 import gzip
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

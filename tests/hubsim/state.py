@@ -32,7 +32,8 @@ from .builds import BuildsMixin
 from .distrepos import DistReposMixin
 from .policies import DEFAULT_POLICIES, compile_policy
 from .repos import ReposMixin
-from .values import as_int as _int, iso as _iso
+from .values import as_int as _int
+from .values import iso as _iso
 
 TS = koji.TASK_STATES
 BRS = koji.BR_STATES

@@ -3,7 +3,6 @@ driven by an unmodified koji.ClientSession; RPMs are real ones made with rpmbuil
 
 from __future__ import annotations
 
-
 import koji
 import pytest
 

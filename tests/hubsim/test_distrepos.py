@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import koji
 import pytest
 from koji.xmlrpcplus import Fault
-
 from signedrpms import RpmSigner, build_package
 
 from . import HubSimulator

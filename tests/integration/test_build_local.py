@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 import pytest
+from localrepo import make_repo
 
 from koji_adjutant.cli import main
-
-from localrepo import make_repo
 from koji_adjutant.container.interface import LABEL_WORKER
 
 pytestmark = pytest.mark.podman

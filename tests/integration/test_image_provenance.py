@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from localrepo import make_repo
 
 from koji_adjutant.buildroot.installed import ORIGIN_IMAGE, ORIGIN_REPO
 from koji_adjutant.buildroot.logs import BuildLogs
@@ -20,8 +21,6 @@ from koji_adjutant.buildroot.runner import BuildrootRunner
 from koji_adjutant.buildroot.spec import BuildrootSpec, PackageManagerOptions, RepoSource, Timeouts, kojid_macros
 from koji_adjutant.container.interface import LABEL_WORKER
 from koji_adjutant.rpmlist import rpmlist
-
-from localrepo import make_repo
 
 pytestmark = pytest.mark.podman
 

@@ -32,8 +32,14 @@ from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.buildroot.logs import BuildLogs
 from koji_adjutant.buildroot.runner import BuildrootRunner
 from koji_adjutant.buildroot.spec import BuildrootSpec, InstallGroup, RepoSource, Timeouts, kojid_macros
-from koji_adjutant.container.interface import (KEPT_NAME_PREFIX, LABEL_KEEP_FAILED, LABEL_PURPOSE, LABEL_TASK,
-                                               LABEL_WORKER, ContainerSpec)
+from koji_adjutant.container.interface import (
+    KEPT_NAME_PREFIX,
+    LABEL_KEEP_FAILED,
+    LABEL_PURPOSE,
+    LABEL_TASK,
+    LABEL_WORKER,
+    ContainerSpec,
+)
 from koji_adjutant.envstore import EnvironmentStore
 from koji_adjutant.errors import BuildError
 

@@ -12,20 +12,24 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from koji_adjutant.buildroot.environments import package_manager_mounts
 from koji_adjutant.buildroot.logs import BuildLogs
 from koji_adjutant.buildroot.render import render
-from koji_adjutant.buildroot.environments import package_manager_mounts
 from koji_adjutant.buildroot.runner import BuildrootRunner, phase_mounts
-from koji_adjutant.buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource,
-                                          Timeouts, kojid_macros)
-from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerHandle, ContainerSpec,
-                                               Network)
+from koji_adjutant.buildroot.spec import (
+    BuildrootSpec,
+    InstallGroup,
+    PackageManagerOptions,
+    RepoSource,
+    Timeouts,
+    kojid_macros,
+)
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerHandle, ContainerSpec, Network
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"

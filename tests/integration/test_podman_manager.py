@@ -20,8 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount, Network, Privileges,
-                                               PullPolicy, ResourceLimits, Stream)
+from koji_adjutant.container.interface import (
+    LABEL_PURPOSE,
+    LABEL_WORKER,
+    ContainerSpec,
+    Mount,
+    Network,
+    Privileges,
+    PullPolicy,
+    ResourceLimits,
+    Stream,
+)
 from koji_adjutant.container.limits import LimitMode
 from koji_adjutant.errors import ContainerError, ContainerOOMError, ContainerTimeoutError, ImageNotFoundError
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import socket
 from pathlib import Path
 
 import pytest
 
-from koji_adjutant import cli, config as config_module
+from koji_adjutant import cli
+from koji_adjutant import config as config_module
 from koji_adjutant.buildroot.logs import DEFAULT_LOG_MAX_BYTES
 from koji_adjutant.config import AdjutantOptions, Config, KojidOptions, load_config
 from koji_adjutant.container.archive import ResultLimits

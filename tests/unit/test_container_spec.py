@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount,
-                                               ResourceLimits)
+from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec, Mount, ResourceLimits
 from koji_adjutant.errors import AdjutantError, ContainerError, ContainerSpecError
 
 LABELS = {LABEL_WORKER: "w1", LABEL_PURPOSE: "unit"}

@@ -15,9 +15,19 @@ import pytest
 
 from koji_adjutant import __version__, envcli
 from koji_adjutant.container.interface import ContainerInfo, ContainerRoot, ImageInfo
-from koji_adjutant.envstore import (LABEL_ENVIRONMENT, LABEL_STORE, SCHEMA_VERSION, Environment, EnvironmentLockedError,
-                                    EnvironmentStore, EnvironmentStoreError, default_store_path,
-                                    environment_name, image_ref, select_evictions)
+from koji_adjutant.envstore import (
+    LABEL_ENVIRONMENT,
+    LABEL_STORE,
+    SCHEMA_VERSION,
+    Environment,
+    EnvironmentLockedError,
+    EnvironmentStore,
+    EnvironmentStoreError,
+    default_store_path,
+    environment_name,
+    image_ref,
+    select_evictions,
+)
 from koji_adjutant.errors import AdjutantError, ConfigError
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)

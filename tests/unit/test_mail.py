@@ -7,11 +7,11 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from smtpsim import SmtpServer
 
 from koji_adjutant.errors import NotificationError
 from koji_adjutant.mail import MailServer, deliver
 from koji_adjutant.notices import Mail
-from smtpsim import SmtpServer
 
 MAIL = Mail("Koji <koji@example.org>", ("a@example.org", "b@example.org"), "hello-1.0-1 successfully tagged",
             "Package: hello\n", (("X-Koji-Package", "hello"),))

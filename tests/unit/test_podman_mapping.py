@@ -11,9 +11,20 @@ import os
 
 import pytest
 
-from koji_adjutant.container.interface import (LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerHandle,
-                                               ContainerInfo, ContainerRoot, ContainerSpec, ImageInfo, Mount,
-                                               Network, Privileges, ResourceLimits)
+from koji_adjutant.container.interface import (
+    LABEL_PURPOSE,
+    LABEL_TASK,
+    LABEL_WORKER,
+    ContainerHandle,
+    ContainerInfo,
+    ContainerRoot,
+    ContainerSpec,
+    ImageInfo,
+    Mount,
+    Network,
+    Privileges,
+    ResourceLimits,
+)
 from koji_adjutant.container.limits import LimitMode
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.errors import ContainerError, ContainerSpecError, ImageNotFoundError
@@ -25,7 +36,7 @@ LABELS = {LABEL_WORKER: "w1", LABEL_PURPOSE: "unit", LABEL_TASK: "42"}
 @pytest.fixture
 def make_manager(mocker):
     def make(mode: LimitMode = LimitMode.WATCHDOG) -> PodmanManager:
-        client = mocker.MagicMock(name="PodmanClient", base_url="http+unix://%2Frun%2Fpodman.sock")
+        client = mocker.MagicMock(name="PodmanClient")
         client.containers.create.return_value.id = "c0ffee"
         manager = PodmanManager(container_root=ContainerRoot.SUBORDINATE, client=client)
         manager.limit_mode = mode

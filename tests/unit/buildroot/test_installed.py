@@ -7,8 +7,13 @@ import json
 
 import pytest
 
-from koji_adjutant.buildroot.installed import (ORIGIN_IMAGE, ORIGIN_REPO, InstalledPackage, parse_rpm_list,
-                                               write_installed)
+from koji_adjutant.buildroot.installed import (
+    ORIGIN_IMAGE,
+    ORIGIN_REPO,
+    InstalledPackage,
+    parse_rpm_list,
+    write_installed,
+)
 from koji_adjutant.errors import BuildrootError
 
 

@@ -13,8 +13,14 @@ from koji_adjutant import cli
 from koji_adjutant.buildroot import kept
 from koji_adjutant.buildroot.runner import BuildrootRunner
 from koji_adjutant.config import load_config
-from koji_adjutant.container.interface import (KEPT_NAME_PREFIX, LABEL_KEEP_FAILED, LABEL_PACKAGE, LABEL_TASK,
-                                               LABEL_WORKER, ContainerInfo)
+from koji_adjutant.container.interface import (
+    KEPT_NAME_PREFIX,
+    LABEL_KEEP_FAILED,
+    LABEL_PACKAGE,
+    LABEL_TASK,
+    LABEL_WORKER,
+    ContainerInfo,
+)
 from koji_adjutant.envstore import environment_name, image_ref
 from koji_adjutant.errors import ConfigError
 

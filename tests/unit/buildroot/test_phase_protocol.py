@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.buildroot.phase import phase_command as _phase_command, phase_exit as _phase_exit
+from koji_adjutant.buildroot.phase import phase_command as _phase_command
+from koji_adjutant.buildroot.phase import phase_exit as _phase_exit
 
 SHELLS = [shell for shell in ("/bin/sh", "/bin/bash", "/bin/dash") if Path(shell).exists()]
 

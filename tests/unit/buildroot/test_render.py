@@ -30,8 +30,7 @@ import pytest
 from koji_adjutant import __version__
 from koji_adjutant.buildroot import render as render_module
 from koji_adjutant.buildroot.render import INIT_SCRIPT, REPOS_DIR, SETUP_DIR, RenderedFile, render, repo_baseurl
-from koji_adjutant.buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource,
-                                          kojid_macros)
+from koji_adjutant.buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource, kojid_macros
 from koji_adjutant.errors import ConfigError
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -276,7 +275,8 @@ def test_the_sync_step_distro_syncs_from_the_repos():
 
 
 @pytest.mark.parametrize("group, extra, command, said", [
-    (None, ("rpm-build", "gcc >= 12"), "\"${DNF[@]}\" install -- rpm-build 'gcc >= 12'", "installing rpm-build, gcc >= 12"),
+    (None, ("rpm-build", "gcc >= 12"), "\"${DNF[@]}\" install -- rpm-build 'gcc >= 12'",
+     "installing rpm-build, gcc >= 12"),
     ("buildsys-build", (), "\"${DNF[@]}\" install -- @buildsys-build", "installing the @buildsys-build group"),
 ])
 def test_the_first_install_takes_the_chosen_group_or_none(group, extra, command, said):

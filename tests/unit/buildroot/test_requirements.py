@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from koji_adjutant.buildroot.requirements import (MAX_REQUIREMENTS, Evaluation, parse_requirements, read_evaluation,
-                                                  write_expected)
+from koji_adjutant.buildroot.requirements import (
+    MAX_REQUIREMENTS,
+    Evaluation,
+    parse_requirements,
+    read_evaluation,
+    write_expected,
+)
 from koji_adjutant.errors import BuildError
 
 RPM_REQUIRES = """\

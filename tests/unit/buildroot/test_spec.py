@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from koji_adjutant.buildroot.cachekey import key_of
-from koji_adjutant.buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions, RepoSource,
-                                          Timeouts, kojid_macros)
+from koji_adjutant.buildroot.spec import (
+    BuildrootSpec,
+    InstallGroup,
+    PackageManagerOptions,
+    RepoSource,
+    Timeouts,
+    kojid_macros,
+)
 from koji_adjutant.errors import AdjutantError, ConfigError
 
 DIGEST = "sha256:" + "0" * 64

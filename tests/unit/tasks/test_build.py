@@ -10,8 +10,16 @@ import pytest
 
 from koji_adjutant.errors import BuildError
 from koji_adjutant.tasks.arches import ArchHeader
-from koji_adjutant.tasks.build import (ArchBuilds, BuildTask, Destination, build_policies, check_custom_user_metadata,
-                                       initbuild_data, merge_arch_results, policy_data)
+from koji_adjutant.tasks.build import (
+    ArchBuilds,
+    BuildTask,
+    Destination,
+    build_policies,
+    check_custom_user_metadata,
+    initbuild_data,
+    merge_arch_results,
+    policy_data,
+)
 from koji_adjutant.tasks.chain import split_level
 from koji_adjutant.tasks.subtasks import SrpmHeader
 

@@ -11,9 +11,20 @@ import koji
 import pytest
 from koji.tasks import RefuseTask
 
-from koji_adjutant.distrepodata import (DistRepoOptions, RpmCopy, choose_keys, createrepo_command, locate,
-                                        missing_files_report, missing_signatures_report, repo_arches, repo_files,
-                                        rpm_arches, write_layout, zck_dict_dir)
+from koji_adjutant.distrepodata import (
+    DistRepoOptions,
+    RpmCopy,
+    choose_keys,
+    createrepo_command,
+    locate,
+    missing_files_report,
+    missing_signatures_report,
+    repo_arches,
+    repo_files,
+    rpm_arches,
+    write_layout,
+    zck_dict_dir,
+)
 from koji_adjutant.errors import RepoError
 from koji_adjutant.tasks.distrepo import dist_pathinfo
 

@@ -24,7 +24,7 @@ from ..buildroot.spec import (BuildrootSpec, InstallGroup, PackageManagerOptions
 from ..container.archive import ResultLimits
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
 from ..container.podman import PodmanManager
-from ..envstore import EnvironmentStore
+from ..envstore.store import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader
 from ..policy import ImageChoice, choose_image

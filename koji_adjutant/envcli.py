@@ -57,8 +57,8 @@ def settings_for(args: argparse.Namespace) -> StoreSettings:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise ConfigError(exc.message, hint=f"give the worker's kojid.conf with -c/--config (default "
-                                            f"{DEFAULT_CONFIG_PATH}), or the store file with --store") from exc
+        raise ConfigError(exc.message, hint="give the worker's kojid.conf with -c/--config, "
+                                            "or the store file with --store") from exc
     found = store_settings(config.adjutant)
     return found if store is None else dataclasses.replace(found, path=store)
 

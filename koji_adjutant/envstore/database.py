@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import schema
-from .errors import EnvironmentStoreError
+from .errors import FOREIGN_FILE_HINT, EnvironmentStoreError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ class Database:
             if "file is not a database" in str(exc) or "malformed" in str(exc):
                 raise EnvironmentStoreError(
                     f"environment store {self.path} is not a usable SQLite database: {exc}",
-                    hint="move the file away (koji-adjutant then starts a new store), "
-                         "or use another --store") from exc
+                    hint=FOREIGN_FILE_HINT) from exc
             raise EnvironmentStoreError(
                 f"environment store {self.path}: {exc}",
                 hint="another process may hold it for too long; retry, and check the disk") from exc

@@ -9,6 +9,10 @@ from ..errors import AdjutantError
 log = logging.getLogger(__name__)
 
 
+#: What to do about a file that is not a usable store: it is never rewritten in place.
+FOREIGN_FILE_HINT = "move the file away (koji-adjutant then starts a new store), or use another --store"
+
+
 class EnvironmentStoreError(AdjutantError):
     """The environment store cannot be used (wrong file, newer schema, broken), or an
     environment's lock could not be taken."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
-from .errors import EnvironmentStoreError
+from .errors import FOREIGN_FILE_HINT, EnvironmentStoreError
 from .timestamps import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 
 _DAMAGED = "the file is damaged; move it away and koji-adjutant starts a new store"
-_FOREIGN = "move the file away (koji-adjutant then starts a new store), or use another --store"
 
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
@@ -77,7 +76,7 @@ def schema_version(conn: sqlite3.Connection, path: Path) -> int | None:
     if "control" not in tables:
         raise EnvironmentStoreError(
             f"{path} is not a koji-adjutant environment store: it has tables "
-            f"({', '.join(sorted(tables))}) but no control table", hint=_FOREIGN)
+            f"({', '.join(sorted(tables))}) but no control table", hint=FOREIGN_FILE_HINT)
     rows = conn.execute("SELECT created_with_version, schema_version FROM control").fetchall()
     if len(rows) != 1:
         raise EnvironmentStoreError(

@@ -73,7 +73,9 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
     try:
         with PodmanManager(socket=args.podman_socket) as manager:
-            cache = BuildrootCache(store_settings(_local_adjutant(args.config)).open(), manager) if args.cache else None
+            cache = None
+            if args.cache:
+                cache = BuildrootCache(store_settings(_local_adjutant(args.config)).open(), manager)
             runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
             srpm = source
             if source.suffix == ".spec":

@@ -31,10 +31,10 @@ from .buildroot.workspace import sweep
 from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerRoot
 from .container.podman import PodmanManager
 from .container.service import PodmanService
+from .envstore.settings import store_settings
 from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session
 from .tasks import HANDLERS
-from .envstore.settings import store_settings
 from .tasks.buildroots import work_root
 
 log = logging.getLogger(__name__)

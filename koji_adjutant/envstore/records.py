@@ -22,6 +22,11 @@ from .timestamps import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
 
+#: The environments table's columns, in the order rows are written and read.
+_COLUMNS = ("name", "base_image", "base_digest", "image_id", "inputs_hash", "inputs", "tag", "arch",
+            "repo_id", "created", "last_used", "use_count", "size", "version")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM environments"
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -58,11 +63,6 @@ class Environment:
         values["last_used"] = format_timestamp(self.last_used)
         values["inputs"] = dict(self.inputs)
         return values
-
-
-_COLUMNS = ("name", "base_image", "base_digest", "image_id", "inputs_hash", "inputs", "tag", "arch",
-            "repo_id", "created", "last_used", "use_count", "size", "version")
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM environments"
 
 
 def _to_row(env: Environment) -> tuple:

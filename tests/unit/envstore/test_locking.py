@@ -24,6 +24,14 @@ def _try_lock(path, name, timeout, results, ready=None):
         results.put(("refused", str(exc)))
 
 
+def _release_and_expect_locked(waiter, results, release, at_least):
+    """Let the holder go: the waiter then has the lock, after waiting at least ``at_least`` s."""
+    release.set()
+    outcome, waited = results.get(timeout=20)
+    assert outcome == "locked" and waited >= at_least
+    waiter.join(20)
+
+
 def test_lock_excludes_a_second_process(store, store_path):
     name = "adjutant-f40-x86_64-0123456789ab"
     results = PROCESSES.Queue()
@@ -61,10 +69,7 @@ def test_lock_waits_for_the_holder(store, store_path):
         assert ready.wait(20)
         time.sleep(0.3)
         assert results.empty()
-        release.set()
-        outcome, waited = results.get(timeout=20)
-        assert outcome == "locked" and waited >= 0.2
-        waiter.join(20)
+        _release_and_expect_locked(waiter, results, release, at_least=0.2)
     finally:
         release.set()
         holder.join(20)
@@ -89,10 +94,7 @@ def test_a_lock_file_removed_by_clean_is_not_shared(store, store_path):
             assert held.wait(20)  # the newcomer locked the new file
         time.sleep(0.5)
         assert results.empty(), "the waiter took the lock of the removed file"
-        release.set()
-        outcome, waited = results.get(timeout=20)
-        assert outcome == "locked" and waited >= 0.7
-        waiter.join(20)
+        _release_and_expect_locked(waiter, results, release, at_least=0.7)
     finally:
         release.set()
         if newcomer.pid is not None:

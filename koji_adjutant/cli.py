@@ -18,7 +18,7 @@ from .buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, 
 from .container.interface import LABEL_WORKER
 from .container.limits import default_limits
 from .defaults import DEV_IMAGE
-from .envstore import EnvironmentStore
+from .envstore.settings import store_settings
 from .errors import AdjutantError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,14 @@ def _progress(started: float):
     return show
 
 
+def _local_adjutant(config_path: Path | None):
+    """The [adjutant] section build-local shares the cache of: that of ``config_path`` if given,
+    else the defaults, which need no kojid.conf on a developer's machine."""
+    from .config import AdjutantOptions, load_config
+
+    return load_config(config_path).adjutant if config_path is not None else AdjutantOptions()
+
+
 def cmd_build_local(args: argparse.Namespace) -> int:
     from .container.factory import open_manager
 
@@ -63,7 +71,9 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     phase_seconds: dict[str, float] = {}
     print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
     with BuildLogs(resultdir, listener=_progress(started)) as logs, open_manager(args.podman_socket) as manager:
-        cache = BuildrootCache(EnvironmentStore(), manager) if args.cache else None
+        cache = None
+        if args.cache:
+            cache = BuildrootCache(store_settings(_local_adjutant(args.config)).open(), manager)
         runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
         srpm = source
         if source.suffix == ".spec":
@@ -177,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--cache", action="store_true",
                        help="reuse (and keep) the installed buildroot for later builds with the same inputs; "
                             "see 'koji-adjutant env list'")
+    local.add_argument("-c", "--config", metavar="FILE", type=Path,
+                       help="with --cache: share the cache of the worker configured by this kojid.conf "
+                            "(default: the [adjutant] defaults)")
     local.set_defaults(func=cmd_build_local)
 
     check = commands.add_parser("check", help="check that podman works and the image is present")

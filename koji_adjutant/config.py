@@ -320,7 +320,8 @@ class KojidOptions:
         return SimpleNamespace(**values)
 
 
-def _default_state_dir() -> Path:
+def default_state_dir() -> Path:
+    """state_dir when kojid.conf sets none: per user, so the worker needs no root."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "koji-adjutant"
 
@@ -361,7 +362,7 @@ class AdjutantOptions:
                                     doc="most files and directories one build phase may return")
     log_max_mb: int = _option(1024, parse=_positive(int, "integer"),
                               doc="cap (MiB) of each log file; further output is dropped, the build goes on")
-    state_dir: Path = _option(parse=_directory, factory=_default_state_dir)
+    state_dir: Path = _option(parse=_directory, factory=default_state_dir)
     container_root: ContainerRoot = _option(ContainerRoot.SUBORDINATE, parse=_enum(ContainerRoot),
                                             doc="host user of root in containers: 'subordinate' (an id of "
                                                 "/etc/subuid) or 'worker' (this user)")

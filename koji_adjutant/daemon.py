@@ -31,10 +31,11 @@ from .config import Config
 from .container.factory import manager_for
 from .container.interface import LABEL_PURPOSE, LABEL_TASK, LABEL_WORKER, ContainerManager, ContainerRoot
 from .container.service import PodmanService
+from .envstore.settings import store_settings
 from .errors import AdjutantError, PodmanUnreachableError
 from .hub import login, make_session
 from .tasks import HANDLERS
-from .tasks.buildroots import environment_store, work_root
+from .tasks.buildroots import work_root
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ class AdjutantTaskManager(TaskManager):
         if self.pids:
             return
         adjutant = self.options.adjutant
-        store = environment_store(adjutant)
-        stale = store.eviction_candidates(int(adjutant.cache_max_size_gb * (1 << 30)), adjutant.cache_max_age_days)
+        settings = store_settings(adjutant)
+        store = settings.open()
+        stale = store.eviction_candidates(settings.max_total_bytes, settings.max_age_days)
         in_use = {buildroot.image_id.removeprefix("sha256:")
                   for buildroot in kept.list_kept(self._containers, adjutant.worker_id)}
         stale = [env for env in stale if env.image_id.removeprefix("sha256:") not in in_use]

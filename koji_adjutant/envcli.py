@@ -3,26 +3,32 @@
 cli.py wires this in with ``register(subparsers)``. Every command function
 takes the parsed arguments and returns an exit code; podman is only started
 when something must really be removed, or for ``clean --all`` (never for list
-or show).
+or show). The store and the cache limits come from the worker's kojid.conf,
+read as ``koji-adjutant run`` reads it, so these commands act on the store the
+daemon uses; ``--store`` names a store file directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .config import DEFAULT_CONFIG_PATH, AdjutantOptions, load_config
 from .container.interface import ImageInfo
-from .envstore import LABEL_ENVIRONMENT, Environment, EnvironmentStore, select_evictions
+from .envstore.cleanup import select_evictions
+from .envstore.names import LABEL_ENVIRONMENT
+from .envstore.records import Environment
+from .envstore.settings import GIB, StoreSettings, store_settings
+from .envstore.store import EnvironmentStore
 from .errors import AdjutantError, ConfigError
 
-#: The [adjutant] defaults of cache_max_size_gb and cache_max_age_days.
-DEFAULT_MAX_SIZE_GB = 20.0
-DEFAULT_MAX_AGE_DAYS = 14
-GIB = 1 << 30
+log = logging.getLogger(__name__)
 
 _COLUMNS = ("NAME", "TAG", "ARCH", "SIZE", "USES", "LAST USED", "VERSION")
 
@@ -41,8 +47,24 @@ def _when(env: Environment) -> str:
     return env.last_used.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def settings_for(args: argparse.Namespace) -> StoreSettings:
+    """The store and limits of the worker whose kojid.conf is ``--config`` (default that of
+    ``koji-adjutant run``). ``--store`` alone needs no kojid.conf: the limits are then the
+    [adjutant] defaults."""
+    config_path, store = getattr(args, "config", None), getattr(args, "store", None)
+    if store is not None and config_path is None:
+        return dataclasses.replace(store_settings(AdjutantOptions()), path=store)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, hint="give the worker's kojid.conf with -c/--config, "
+                                            "or the store file with --store") from exc
+    found = store_settings(config.adjutant)
+    return found if store is None else dataclasses.replace(found, path=store)
+
+
 def _store(args: argparse.Namespace) -> EnvironmentStore:
-    return EnvironmentStore(getattr(args, "store", None))
+    return settings_for(args).open()
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -83,7 +105,8 @@ def cmd_env_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _select(args: argparse.Namespace, store: EnvironmentStore) -> tuple[list[str], list[str]]:
+def _select(args: argparse.Namespace, store: EnvironmentStore,
+            limits: StoreSettings) -> tuple[list[str], list[str]]:
     """The names to clean, and the explicitly named ones that have no record."""
     if args.all and (args.names or args.older_than is not None):
         raise ConfigError("env clean: --all cannot be combined with --older-than or names",
@@ -98,8 +121,9 @@ def _select(args: argparse.Namespace, store: EnvironmentStore) -> tuple[list[str
         return list(dict.fromkeys(args.names)), [name for name in args.names if name not in known]
     if args.older_than is not None:
         return [env.name for env in select_evictions(environments, None, args.older_than)], []
-    limit = int(args.max_size_gb * GIB)
-    return [env.name for env in select_evictions(environments, limit, args.max_age_days)], []
+    limit = limits.max_total_bytes if args.max_size_gb is None else int(args.max_size_gb * GIB)
+    age = limits.max_age_days if args.max_age_days is None else args.max_age_days
+    return [env.name for env in select_evictions(environments, limit, age)], []
 
 
 @contextmanager
@@ -120,8 +144,9 @@ def cmd_env_clean(args: argparse.Namespace, manager=None) -> int:
     ``--all`` also removes this store's images that no record names (a worker
     killed between commit and record leaves one), so it needs podman even for
     a dry run."""
-    store = _store(args)
-    names, unknown = _select(args, store)
+    found = settings_for(args)
+    store = found.open()
+    names, unknown = _select(args, store, found)
     for name in unknown:
         print(f"{name}: no record in the store; removing any image or container left of it", file=sys.stderr)
     if args.dry_run:
@@ -159,25 +184,35 @@ def _nonnegative(kind):
     return parse
 
 
+def _store_options(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-c", "--config", type=Path, metavar="FILE", default=default,
+                        help=f"the worker's kojid.conf, whose [adjutant] state_dir holds the store "
+                             f"(default {DEFAULT_CONFIG_PATH})")
+    parser.add_argument("--store", type=Path, metavar="PATH", default=default,
+                        help="the environment store file itself, instead of the one kojid.conf names")
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``env`` command group to a parser's subcommands; returns its parser."""
     env = subparsers.add_parser(
         "env", help="list, show and clean cached buildroot environments",
         description="Cached buildroot environments are podman images of prepared buildroots, "
                     "recorded in a per-user store.")
-    env.add_argument("--store", type=Path, metavar="PATH",
-                     help="the environment store (default $XDG_DATA_HOME/koji-adjutant/environments.sqlite)")
+    _store_options(env, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _store_options(common, argparse.SUPPRESS)  # given after the subcommand; not to reset what came before it
     commands = env.add_subparsers(dest="env_command", required=True, metavar="SUBCOMMAND")
 
-    listing = commands.add_parser("list", help="list the cached environments, most recently used first")
+    listing = commands.add_parser("list", parents=[common],
+                                  help="list the cached environments, most recently used first")
     listing.set_defaults(func=cmd_env_list)
 
-    show = commands.add_parser("show", help="show everything recorded about one environment")
+    show = commands.add_parser("show", parents=[common], help="show everything recorded about one environment")
     show.add_argument("name", metavar="NAME")
     show.set_defaults(func=cmd_env_show)
 
     clean = commands.add_parser(
-        "clean", help="remove cached environments (image, containers, record)",
+        "clean", parents=[common], help="remove cached environments (image, containers, record)",
         description="Without --all, --older-than or names: remove what the cache limits select, "
                     "environments unused for longer than --max-age-days, then the least recently "
                     "used until the rest fit in --max-size-gb.")
@@ -187,9 +222,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        help="remove every cached environment, and any image of this store that no record names")
     clean.add_argument("--older-than", type=_nonnegative(float), metavar="DAYS",
                        help="remove the environments not used for more than DAYS days")
-    clean.add_argument("--max-size-gb", type=_nonnegative(float), default=DEFAULT_MAX_SIZE_GB, metavar="GB",
-                       help="cache size limit in GiB (default %(default)s)")
-    clean.add_argument("--max-age-days", type=_nonnegative(float), default=DEFAULT_MAX_AGE_DAYS,
-                       metavar="DAYS", help="cache age limit in days (default %(default)s)")
+    clean.add_argument("--max-size-gb", type=_nonnegative(float), metavar="GB",
+                       help="cache size limit in GiB (default: cache_max_size_gb of kojid.conf)")
+    clean.add_argument("--max-age-days", type=_nonnegative(float), metavar="DAYS",
+                       help="cache age limit in days (default: cache_max_age_days of kojid.conf)")
     clean.set_defaults(func=cmd_env_clean)
     return env

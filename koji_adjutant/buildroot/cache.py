@@ -19,7 +19,9 @@ from dataclasses import asdict
 
 from .. import __version__
 from ..container.interface import ContainerManager, ImageInfo
-from ..envstore import Environment, EnvironmentStore, environment_name, image_ref
+from ..envstore.names import environment_name, image_ref
+from ..envstore.records import Environment
+from ..envstore.store import EnvironmentStore
 from ..resources import Resources
 from .installed import InstalledPackage
 from .layers import BuildrootImage, Layer

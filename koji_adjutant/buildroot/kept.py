@@ -18,7 +18,7 @@ failure, that container is kept, stopped:
 
 It is never reused. No build reuses a container; builds start only from images
 the package manager committed, which the cache finds by their own names
-(``localhost/adjutant-<tag>-<arch>-<hash12>:latest``, envstore.image_ref), and
+(``localhost/adjutant-<tag>-<arch>-<hash12>:latest``, envstore.names.image_ref), and
 every name here has another repository and a tag that is not ``latest``. The
 package's writes stay in the kept container. ``enter`` commits it to a name of
 its own (ContainerManager.snapshot) and gives the operator a new container of

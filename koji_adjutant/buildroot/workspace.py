@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..envstore import default_state_dir
+from ..config import default_state_dir
 from ..errors import ConfigError
 from .render import render
 from .spec import BuildrootSpec

@@ -23,7 +23,8 @@ from ..buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions,
 from ..container.archive import ResultLimits
 from ..container.factory import manager_for
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
-from ..envstore import EnvironmentStore
+from ..envstore.settings import store_settings
+from ..envstore.store import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader
 from ..policy import ImageChoice, choose_image
@@ -105,7 +106,7 @@ def tag_fits_host(session, tag, hostdata: dict) -> bool:
 
 
 def environment_store(adjutant) -> EnvironmentStore:
-    return EnvironmentStore(Path(adjutant.state_dir) / "environments.sqlite")
+    return store_settings(adjutant).open()
 
 
 def work_root(adjutant) -> Path:

@@ -1,0 +1,120 @@
+"""Which cached environments to evict, and removing them from podman and the store.
+
+Removal runs under the environment's lock, so an environment a task is making
+or reusing is never pulled from under it, and it is idempotent: an image or
+container already gone is no error, so a clean interrupted halfway can be
+repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..container.interface import ImageInfo
+from .errors import EnvironmentLockedError, EnvironmentStoreError
+from .names import LABEL_ENVIRONMENT, LABEL_STORE, check_name, image_ref
+from .records import Environment
+from .timestamps import utcnow
+
+if TYPE_CHECKING:
+    from .store import EnvironmentStore
+
+log = logging.getLogger(__name__)
+
+
+def select_evictions(environments: Iterable[Environment], max_total_bytes: int | None,
+                     max_age_days: float | None, now: datetime | None = None) -> list[Environment]:
+    """Which environments to evict: every one not used for more than ``max_age_days``
+    (oldest first), then the least recently used of the rest until what remains
+    totals at most ``max_total_bytes``. None disables a limit."""
+    now = now or utcnow()
+    by_age = sorted(environments, key=lambda env: (env.last_used, env.name))
+    evict: list[Environment] = []
+    keep: list[Environment] = []
+    if max_age_days is not None:
+        cutoff = now - timedelta(days=max_age_days)
+        for env in by_age:
+            (evict if env.last_used < cutoff else keep).append(env)
+    else:
+        keep = by_age
+    if max_total_bytes is not None:
+        total = sum(env.size for env in keep)
+        for env in keep:
+            if total <= max_total_bytes:
+                break
+            evict.append(env)
+            total -= env.size
+    return evict
+
+
+def clean(store: EnvironmentStore, manager, names: Iterable[str], dry_run: bool = False,
+          lock_timeout: float | None = 30.0) -> list[Environment]:
+    """Remove the environments ``names``: containers still labelled with the
+    environment, its image, its record and its lock file. Returns the records
+    that were (with ``dry_run``: would be) removed; ``manager`` (a
+    ContainerManager) is not touched in a dry run and may be None then.
+
+    A name without a record still has any stray image and containers removed,
+    since a worker killed between commit and record leaves exactly that. An
+    environment locked by another process for longer than ``lock_timeout`` is
+    skipped with a warning rather than waited on forever.
+    """
+    removed: list[Environment] = []
+    for name in dict.fromkeys(names):
+        check_name(name)
+        if dry_run:
+            env = store.get(name)
+            if env is not None:
+                removed.append(env)
+            continue
+        if manager is None:
+            raise EnvironmentStoreError("cleaning environments needs a container manager")
+        try:
+            with store.lock(name, timeout=lock_timeout):
+                env = store.get(name)
+                for container in manager.list_containers({LABEL_ENVIRONMENT: name}):
+                    log.info("removing container %s of environment %s", container.name, name)
+                    manager.remove(container.id)
+                manager.remove_image(image_ref(name))
+                store.remove(name)
+                store.locks.discard(name)
+        except EnvironmentLockedError as exc:
+            log.warning("not cleaning environment %s: %s", name, exc)
+            continue
+        if env is not None:
+            log.info("removed environment %s", name)
+            removed.append(env)
+    return removed
+
+
+def unrecorded_images(store: EnvironmentStore, manager) -> list[ImageInfo]:
+    """The store's images that no record names: left by a worker killed between commit
+    and record, or unnamed (dangling) when such an environment was later made again."""
+    recorded = {env.image_id for env in store.list()}
+    return [image for image in manager.list_images({LABEL_STORE: store.identity}) if image.id not in recorded]
+
+
+def clean_unrecorded(store: EnvironmentStore, manager, lock_timeout: float | None = 30.0) -> list[ImageInfo]:
+    """Remove the unrecorded images; each under its environment's lock, so an image a
+    build has committed and is about to record is left alone. Returns those removed."""
+    removed = []
+    for image in unrecorded_images(store, manager):
+        name = image.labels.get(LABEL_ENVIRONMENT, "")
+        if not name or "/" in name:
+            log.warning("not removing image %s: its %s label %r names no environment",
+                        image.id[:19], LABEL_ENVIRONMENT, name)
+            continue
+        try:
+            with store.lock(name, timeout=lock_timeout):
+                if any(env.image_id == image.id for env in store.list()):
+                    continue  # recorded while we waited for the lock
+                log.info("removing image %s of environment %s: no record names it", image.id[:19], name)
+                manager.remove_image(image.id)
+        except EnvironmentLockedError as exc:
+            log.warning("not removing image %s of environment %s: %s", image.id[:19], name, exc)
+            continue
+        removed.append(image)
+    return removed

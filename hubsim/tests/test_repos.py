@@ -10,7 +10,7 @@ import time
 import koji
 import pytest
 
-from . import HubSimulator
+from hubsim import HubSimulator
 from .test_builds import files
 from .test_hubsim import PW, host_session, open_task, put, session
 

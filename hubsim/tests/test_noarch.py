@@ -8,11 +8,11 @@ import shutil
 
 import koji
 import pytest
-from noarchrpms import build_noarch_copies
+from tests.noarchrpms import build_noarch_copies
 
 from koji_adjutant.tasks.buildarch import noarch_rpmdiff
 
-from .noarch import check_noarch_rpms
+from hubsim.noarch import check_noarch_rpms
 
 TASKS = {"x86_64": 11, "i686": 12}
 

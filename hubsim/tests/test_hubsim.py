@@ -14,7 +14,7 @@ import pytest
 import requests
 from koji.xmlrpcplus import Fault, dumps
 
-from . import HubSimulator
+from hubsim import HubSimulator
 
 PW = 'secret'
 TASKDIR = koji.pathinfo.taskrelpath

@@ -14,9 +14,9 @@ import koji
 import pytest
 from koji.xmlrpcplus import Fault
 
-from signedrpms import RpmSigner, build_package
+from tests.signedrpms import RpmSigner, build_package
 
-from . import HubSimulator
+from hubsim import HubSimulator
 from .test_hubsim import PW, session
 
 TAG = 'dist-tag'

@@ -7,7 +7,7 @@ from __future__ import annotations
 import koji
 import pytest
 
-from . import HubSimulator
+from hubsim import HubSimulator
 from .test_hubsim import PW, host_session, session
 
 TASKDIR = koji.pathinfo.taskrelpath

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import fnmatch
 
+import koji
 import koji.policy
+
+from .state import Service
 
 # kojihub/kojixmlrpc.py _default_policies, verbatim: the policies of a hub whose
 # hub.conf sets none of them.
@@ -68,21 +71,22 @@ DEFAULT_POLICIES = {
 }
 
 
-def policy_user(hub, data: dict) -> dict | None:
+def policy_user(policy, data: dict) -> dict | None:
     """kojihub policy_get_user: the user named by data['user_id'], else the logged-in one."""
     if 'user_id' in data:
-        return hub.rpc_getUser(data['user_id'])
-    session = hub._session
-    return hub.rpc_getUser(session.user_id) if session is not None else None
+        return policy.sessions.rpc_getUser(data['user_id'])
+    session = policy.state.session
+    return policy.sessions.rpc_getUser(session.user_id) if session is not None else None
 
 
 class HubTest(koji.policy.BaseSimpleTest):
     """A test that reads the hub's data, as kojihub's tests read its database.
 
-    ``hub`` is set on the per-hub subclasses that policy_tests() makes.
+    ``policy`` (the hub's Policy service) is set on the per-hub subclasses that
+    policy_tests() makes.
     """
 
-    hub = None
+    policy = None
 
 
 class HasPermTest(HubTest):
@@ -94,12 +98,12 @@ class HasPermTest(HubTest):
     name = 'has_perm'
 
     def run(self, data):
-        user = policy_user(self.hub, data)
+        user = policy_user(self.policy, data)
         if not user:
             return False
         patterns = self.str.split()[1:]
         return any(fnmatch.fnmatch(perm, pattern)
-                   for perm in self.hub.users[user['id']]['perms'] for pattern in patterns)
+                   for perm in self.policy.state.users[user['id']]['perms'] for pattern in patterns)
 
 
 class IsBuildOwnerTest(HubTest):
@@ -108,8 +112,8 @@ class IsBuildOwnerTest(HubTest):
     name = 'is_build_owner'
 
     def run(self, data):
-        build = self.hub._find_build(data['build'], strict=True)
-        user = policy_user(self.hub, data)
+        build = self.policy.builds.find_build(data['build'], strict=True)
+        user = policy_user(self.policy, data)
         return user is not None and build['owner'] == user['id']
 
 
@@ -120,15 +124,76 @@ class ChildTaskTest(koji.policy.BoolTest):
     field = 'parent'
 
 
-def policy_tests(hub) -> dict[str, type]:
+def policy_tests(policy) -> dict[str, type]:
     """kojixmlrpc get_policy's tests by name: kojihub's (here: the simulator's) before koji.policy's."""
     tests = koji.policy.findSimpleTests(vars(koji.policy))
     tests[ChildTaskTest.name] = ChildTaskTest
     for test in (HasPermTest, IsBuildOwnerTest):
-        tests[test.name] = type(test.__name__, (test,), {'hub': hub})
+        tests[test.name] = type(test.__name__, (test,), {'policy': policy})
     return tests
 
 
-def compile_policy(hub, text: str) -> koji.policy.SimpleRuleSet:
+def compile_policy(policy, text: str) -> koji.policy.SimpleRuleSet:
     """kojixmlrpc get_policy: one policy's text as a rule set (a syntax error raises at once)."""
-    return koji.policy.SimpleRuleSet(text.splitlines(), policy_tests(hub))
+    return koji.policy.SimpleRuleSet(text.splitlines(), policy_tests(policy))
+
+
+class Policy(Service):
+    """The hub's policies: kojihub's defaults, replaced by set_policy as hub.conf [policy] would."""
+
+    uses = ('builds', 'sessions')
+
+    def load_defaults(self):
+        """kojihub/kojixmlrpc.py load_config: every default policy hub.conf does not set."""
+        for name, text in DEFAULT_POLICIES.items():
+            self.state.policies.setdefault(name, compile_policy(self, text))
+
+    def rpc_evalPolicy(self, name, data):
+        """kojihub eval_policy: the action of the first matching rule, or None"""
+        ruleset = self.state.policies.get(name)
+        if ruleset is None:
+            raise koji.GenericError("no such policy: %s" % name)
+        return ruleset.apply(data)
+
+    def host_evalPolicy(self, name, data):
+        self.sessions.current_host()
+        return self.rpc_evalPolicy(name, data)
+
+    def host_checkPolicy(self, name, data, default='deny', strict=False):
+        self.sessions.current_host()
+        return self.check_policy(name, data, default, strict)
+
+    def check_policy(self, name, data, default='deny', strict=False):
+        """kojihub check_policy: (allowed, reason); strict raises ActionNotAllowed unless allowed"""
+        ruleset = self.state.policies.get(name)
+        if ruleset is None:
+            result, reason = 'allow', 'missing policy'      # MissingPolicyOk (default on)
+        else:
+            result = ruleset.apply(data)
+            if result is None:
+                result, reason = default, 'not covered by policy'
+            else:
+                result, reason = (result.split(None, 1) + ['', ''])[:2]
+                result = result.lower()
+        if result == 'allow':
+            return True, reason
+        if result != 'deny':
+            self.state.warn("Invalid action in policy %s, rule: %s" % (name, ruleset.last_rule()))
+            reason = 'error in policy'
+        if not strict:
+            return False, reason
+        raise koji.ActionNotAllowed("policy violation (%s)%s" % (name, reason and ": " + reason))
+
+    def host_assertPolicy(self, name, data, default='deny'):
+        """kojihub HostExports.assertPolicy"""
+        self.sessions.current_host()
+        self.check_policy(name, data, default, strict=True)
+
+    def set_policy(self, name, text):
+        """What hub.conf [policy] ``name = text`` does: the policy's rules, replacing its default.
+
+        text is kojihub policy syntax, e.g. "has_perm admin :: allow\nall :: deny admins only";
+        an empty text is a policy no rule of which matches.
+        """
+        with self.state.lock:
+            self.state.policies[name] = compile_policy(self, text)

@@ -14,7 +14,8 @@ BRS = koji.BR_STATES
 
 
 class Buildroots(Service):
-    """Buildroots and their RPM lists"""
+    """Buildroots and their RPM lists (kojihub/kojihub.py: BuildRoot, HostExports.newBuildRoot),
+    and RPM lookups (get_rpm, add_external_rpm).  Public: br, get_rpm, add_rpm, buildroots."""
 
     uses = ('sessions', 'tasks')
 
@@ -39,6 +40,7 @@ class Buildroots(Service):
         return br
 
     def host_newBuildRoot(self, repo, arch, task_id=None):
+        """kojihub/kojihub.py: HostExports.newBuildRoot"""
         host = self.sessions.current_host()
         if task_id is not None:
             self.tasks.assert_owns(self.tasks.get(task_id), host)
@@ -54,6 +56,7 @@ class Buildroots(Service):
         return br['id']
 
     def host_setBuildRootState(self, brootid, state, task_id=None):
+        """kojihub/kojihub.py: HostExports.setBuildRootState"""
         br = self._br_access(brootid, task_id)
         if isinstance(state, str):
             state = BRS[state]
@@ -68,19 +71,21 @@ class Buildroots(Service):
             br['retire_event'], br['retire_ts'] = self.state.next_event(), time.time()
 
     def host_setBuildRootList(self, brootid, rpmlist, task_id=None):
+        """kojihub/kojihub.py: HostExports.setBuildRootList"""
         br = self._br_access(brootid, task_id)
         if br['state'] != BRS['INIT']:
             raise koji.GenericError("buildroot %(id)s in wrong state %(state)s" % br)
         self._set_list(br, rpmlist, update=False)
 
     def host_updateBuildRootList(self, brootid, rpmlist, task_id=None):
+        """kojihub/kojihub.py: HostExports.updateBuildRootList"""
         br = self._br_access(brootid, task_id)
         if br['state'] != BRS['BUILDING']:
             raise koji.GenericError("buildroot %(id)s in wrong state %(state)s" % br)
         self._set_list(br, rpmlist, update=True)
 
     def _set_list(self, br, rpmlist, update):
-        """kojihub BuildRoot._setList: all entries are resolved before any is stored"""
+        """kojihub/kojihub.py: BuildRoot._setList: all entries are resolved before any is stored"""
         current = {e['rpm_id'] for e in br['listing']}
         new = []
         for entry in rpmlist:
@@ -93,14 +98,15 @@ class Buildroots(Service):
         br['listing'].extend({'rpm_id': i, 'is_update': update} for i in sorted(new))
 
     def get_rpm(self, entry):
-        """kojihub get_rpm(entry, strict=True): by id when given, else by NVRA preferring an
+        """kojihub/kojihub.py: get_rpm(entry, strict=True): by id when given, else by NVRA preferring an
         internal non-draft RPM, then the newest draft, then the newest external one"""
         if 'id' in entry:
             if entry['id'] not in self.state.rpms:
                 raise koji.GenericError("No such rpm: %r" % entry)
             return self.state.rpms[entry['id']]
         key = tuple(entry.get(k) for k in ('name', 'version', 'release', 'arch'))
-        matches = [r for r in self.state.rpms.values() if (r['name'], r['version'], r['release'], r['arch']) == key]
+        matches = [r for r in self.state.rpms.values()
+                   if (r['name'], r['version'], r['release'], r['arch']) == key]
         if not matches:
             raise koji.GenericError("No such rpm: %r" % entry)
         rpm = max(matches, key=lambda r: (r['external_repo_id'] == 0 and not r['draft'],
@@ -114,7 +120,7 @@ class Buildroots(Service):
         return rpm
 
     def _add_external_rpm(self, info, location):
-        """kojihub add_external_rpm(info, location, strict=False); location is a name or an id
+        """kojihub/kojihub.py: add_external_rpm(info, location, strict=False); location is a name or an id
         (get_external_repo_id)"""
         types = {'name': str, 'version': str, 'release': str, 'epoch': (int, type(None)),
                  'arch': str, 'payloadhash': str, 'size': int, 'buildtime': int}
@@ -154,6 +160,7 @@ class Buildroots(Service):
     def rpc_listBuildroots(self, hostID=None, tagID=None, state=None, rpmID=None,
                            archiveID=None, taskID=None, buildrootID=None, repoID=None,
                            queryOpts=None):
+        """kojihub/kojihub.py: RootExports.listBuildroots (query_buildroots)"""
         def match(br):
             info = self._br_info(br)
             for value, key in ((hostID, 'host_id'), (tagID, 'tag_id'), (taskID, 'task_id'),
@@ -165,6 +172,7 @@ class Buildroots(Service):
         return [self._br_info(br) for br in self.state.brs.values() if match(br)]
 
     def rpc_getBuildroot(self, buildrootID, strict=False):
+        """kojihub/kojihub.py: RootExports.getBuildroot (get_buildroot)"""
         br = self.state.brs.get(_int(buildrootID))
         if br is None:
             if strict:
@@ -173,6 +181,7 @@ class Buildroots(Service):
         return self._br_info(br)
 
     def rpc_getRPM(self, rpminfo, strict=False, multi=False, build=None):
+        """kojihub/kojihub.py: RootExports.getRPM (get_rpm)"""
         rpm = self.state.rpms.get(rpminfo) if isinstance(rpminfo, int) else None
         if rpm is None and isinstance(rpminfo, dict):
             try:
@@ -193,11 +202,11 @@ class Buildroots(Service):
                 raise koji.GenericError('No such external repo: %s' % external_repo)
             rid = self.state.next_id('rpm')
             self.state.rpms[rid] = {'id': rid, 'name': name, 'version': version, 'release': release,
-                              'epoch': epoch, 'arch': arch, 'payloadhash': payloadhash,
-                              'size': size, 'buildtime': buildtime, 'build_id': None,
-                              'buildroot_id': None, 'draft': False, 'metadata_only': False,
-                              'extra': None, 'external_repo_id': erepo['id'] if erepo else 0,
-                              'external_repo_name': erepo['name'] if erepo else 'INTERNAL'}
+                                    'epoch': epoch, 'arch': arch, 'payloadhash': payloadhash,
+                                    'size': size, 'buildtime': buildtime, 'build_id': None,
+                                    'buildroot_id': None, 'draft': False, 'metadata_only': False,
+                                    'extra': None, 'external_repo_id': erepo['id'] if erepo else 0,
+                                    'external_repo_name': erepo['name'] if erepo else 'INTERNAL'}
             return rid
 
     @property

@@ -48,12 +48,15 @@ def read_header(path):
 
 
 class Builds(Service):
-    """Builds, packages, tagging and notifications."""
+    """Builds, packages, tagging and notifications (kojihub/kojihub.py: new_build, import_rpm,
+    HostExports.completeBuild/failBuild/tagBuild, _tag_build, build_notification).
+    Public: find_build, build_info, tag_rows, tagged_builds, cancel_builds, and the test API
+    (add_package, import_build, add_notification, add_group, build, tagged, ...)."""
 
     uses = ('buildroots', 'distrepos', 'policy', 'sessions', 'tags', 'tasks')
 
     def _package_id(self, name):
-        """kojihub lookup_package(name, create=True)"""
+        """kojihub/kojihub.py: lookup_package(name, create=True)"""
         if name not in self.state.package_ids:
             self.state.package_ids[name] = self.state.next_id('package')
         return self.state.package_ids[name]
@@ -75,7 +78,7 @@ class Builds(Service):
         return sum(durations) / len(durations) if durations else None
 
     def find_build(self, info, strict=False):
-        """kojihub find_build_id + get_build: the stored build row or None"""
+        """kojihub/kojihub.py: find_build_id + get_build: the stored build row or None"""
         if isinstance(info, int):
             build = self.state.builds.get(info)
         else:
@@ -101,7 +104,7 @@ class Builds(Service):
         return build
 
     def build_info(self, b):
-        """kojihub get_build() dict"""
+        """kojihub/kojihub.py: get_build() dict"""
         info = {k: b[k] for k in ('id', 'version', 'release', 'epoch', 'state', 'task_id',
                                   'name', 'source', 'extra', 'draft', 'volume_id')}
         info.update(build_id=b['id'], package_id=b['pkg_id'], package_name=b['name'],
@@ -115,7 +118,7 @@ class Builds(Service):
         return info
 
     def tag_rows(self, tag_id=None, build_id=None, event=None):
-        """tag_listing rows active now (event None) or at event (kojihub eventCondition)"""
+        """tag_listing rows active now (event None) or at event (kojihub/kojihub.py: eventCondition)"""
         def live(r):
             if event is None:
                 return r['active']
@@ -126,7 +129,7 @@ class Builds(Service):
                 and (build_id is None or r['build_id'] == build_id)]
 
     def _new_build(self, data):
-        """kojihub new_build (strict=False): a new row, or a recycled FAILED/CANCELED one"""
+        """kojihub/kojihub.py: new_build (strict=False): a new row, or a recycled FAILED/CANCELED one"""
         if not data.get('name'):
             raise koji.GenericError("No name or package id provided for build")
         for f in ('version', 'release', 'epoch'):
@@ -150,7 +153,7 @@ class Builds(Service):
         return row['id']
 
     def _recycle_build(self, old, data):
-        """kojihub recycle_build"""
+        """kojihub/kojihub.py: recycle_build"""
         st_desc = BS[old['state']]
         if st_desc == 'BUILDING':
             if data['state'] == old['state'] and data['task_id'] == old['task_id']:
@@ -164,13 +167,13 @@ class Builds(Service):
         if any(r['build_id'] == old['id'] for r in self.state.rpms.values()):
             raise koji.GenericError("Build already exists. Unable to recycle, has rpm data")
         old.update({k: data[k] for k in ('state', 'task_id', 'owner', 'source', 'extra',
-                                          'epoch', 'start_ts', 'completion_ts', 'create_event',
-                                          'create_ts')})
+                                         'epoch', 'start_ts', 'completion_ts', 'create_event',
+                                         'create_ts')})
         shutil.rmtree(koji.PathInfo(topdir=str(self.state.topdir)).build(self.build_info(old)),
                       ignore_errors=True)
 
     def _import_files(self, build, paths, brmap=None, rel=None, move=False):
-        """kojihub import_rpm + import_rpm_file for each of paths (local files, SRPM
+        """kojihub/kojihub.py: import_rpm + import_rpm_file for each of paths (local files, SRPM
         first): header checks, a rpminfo row each, the file copied (move: moved and
         symlinked, as kojihub does with uploads) to the build dir.  brmap maps rel(path)
         to a buildroot id.  All files are checked before anything is stored."""
@@ -222,14 +225,14 @@ class Builds(Service):
 
     def _add_listing(self, tag_id, build_id, user_id):
         self.state.tag_listing.append({'tag_id': tag_id, 'build_id': build_id,
-                                 'create_event': self.state.next_event(), 'revoke_event': None,
-                                 'active': True, 'creator_id': user_id, 'revoker_id': None})
+                                       'create_event': self.state.next_event(), 'revoke_event': None,
+                                       'active': True, 'creator_id': user_id, 'revoker_id': None})
 
     def _revoke_listing(self, row, user_id):
         row.update(active=False, revoke_event=self.state.next_event(), revoker_id=user_id)
 
     def cancel_builds(self, task_id):
-        """kojihub Task.cancel -> cancel_build: a BUILDING build of the task is CANCELED"""
+        """kojihub/kojihub.py: Task.cancel -> cancel_build: a BUILDING build of the task is CANCELED"""
         for b in self.state.builds.values():
             if b['task_id'] == task_id and b['state'] == BS['BUILDING']:
                 b['state'], b['completion_ts'] = BS['CANCELED'], time.time()
@@ -259,7 +262,7 @@ class Builds(Service):
         return paths
 
     def _noarch_once(self, rpms, logs):
-        """kojihub check_noarch_rpms (noarch.py): a noarch RPM built on several arches is kept
+        """kojihub/kojihub.py: check_noarch_rpms (noarch.py): a noarch RPM built on several arches is kept
         once, and fails the call if its copies differ"""
         return check_noarch_rpms(str(self.state.workdir), rpms, logs)
 
@@ -272,7 +275,7 @@ class Builds(Service):
                                            create_dir=True)
 
     def _recipients(self, build, tag_id, state):
-        """kojihub get_notification_recipients, for a hub with NotifyOnSuccess off that
+        """kojihub/kojihub.py: get_notification_recipients, for a hub with NotifyOnSuccess off that
         mails no build or package owner: the subscriptions of active human users only"""
         human = (koji.USERTYPES['NORMAL'], koji.USERTYPES['GROUP'])
         return sorted({n['email'] for n in self.state.notifications
@@ -283,7 +286,7 @@ class Builds(Service):
                        and not (n['success_only'] and state != BS['COMPLETE'])})
 
     def _task_target(self, task_id):
-        """kojihub _get_build_target: the target of a 'build' task"""
+        """kojihub/kojihub.py: _get_build_target: the target of a 'build' task"""
         t = self.state.tasks.get(task_id)
         if t is None or t['method'] != 'build':
             return None
@@ -291,7 +294,7 @@ class Builds(Service):
         return self.tags.rpc_getBuildTarget(params[1])
 
     def _build_notification(self, task_id, build_id):
-        """kojihub build_notification"""
+        """kojihub/kojihub.py: build_notification"""
         b = self.state.builds[build_id]
         if b['state'] == BS['BUILDING']:
             raise koji.GenericError('never send notifications for incomplete builds')
@@ -299,10 +302,11 @@ class Builds(Service):
         recipients = self._recipients(b, target and target['dest_tag'], b['state'])
         if recipients:
             self.tasks.make_task('buildNotification',
-                            [recipients, self.build_info(b), target, WEB_URL],
-                            self.state.session.user_id if self.state.session else self.state.admin_id)
+                                 [recipients, self.build_info(b), target, WEB_URL],
+                                 self.state.session.user_id if self.state.session else self.state.admin_id)
 
     def host_initBuild(self, data):
+        """kojihub/kojihub.py: HostExports.initBuild"""
         self.sessions.current_host()
         if 'task_id' not in data:
             raise koji.GenericError("hubsim: initBuild data has no task_id: %r" % (data,))
@@ -312,7 +316,7 @@ class Builds(Service):
         return self._new_build(data)
 
     def host_completeBuild(self, task_id, build_id, srpm, rpms, brmap=None, logs=None):
-        """kojihub import_build with a build_id from initBuild"""
+        """kojihub/kojihub.py: import_build with a build_id from initBuild"""
         host = self.sessions.current_host()
         self.tasks.assert_owns(self.tasks.get(task_id), host)
         for value, cast in ((brmap or {}, dict), (srpm, str), (rpms, list)):
@@ -344,6 +348,7 @@ class Builds(Service):
         return self.build_info(b)
 
     def host_failBuild(self, task_id, build_id):
+        """kojihub/kojihub.py: HostExports.failBuild"""
         self.tasks.assert_owns(self.tasks.get(task_id), self.sessions.current_host())
         b = self.find_build(build_id, strict=True)
         if b['state'] != BS['BUILDING']:
@@ -357,6 +362,7 @@ class Builds(Service):
         self.state.local.committed = True
 
     def host_moveBuildToScratch(self, task_id, srpm, rpms, logs=None):
+        """kojihub/kojihub.py: HostExports.moveBuildToScratch"""
         t = self.tasks.get(task_id)
         self.tasks.assert_owns(t, self.sessions.current_host())
         rpms = self._noarch_once(list(rpms), logs)
@@ -368,7 +374,7 @@ class Builds(Service):
         self.state.local.committed = True
 
     def host_tagBuild(self, task_id, tag, build, force=False, fromtag=None):
-        """kojihub HostExports.tagBuild: tags as the task owner"""
+        """kojihub/kojihub.py: HostExports.tagBuild: tags as the task owner"""
         host = self.sessions.current_host()
         t = self.tasks.get(task_id)
         self.tasks.assert_owns(t, host)
@@ -379,8 +385,8 @@ class Builds(Service):
         owner_is_admin = 'admin' in self.state.users[t['owner']]['perms']
         if not (force and owner_is_admin):
             self.policy.check_policy('tag', {'tag': tag, 'build': self.build_info(b),
-                                       'fromtag': fromtag, 'user_id': t['owner'],
-                                       'operation': 'move' if fromtag else 'tag'}, strict=True)
+                                             'fromtag': fromtag, 'user_id': t['owner'],
+                                             'operation': 'move' if fromtag else 'tag'}, strict=True)
         self._assert_listed(tag_id, tag, b, force)
         if fromtag:
             self._untag(fromtag, b, t['owner'], force)
@@ -401,7 +407,7 @@ class Builds(Service):
             self.add_package(tag_id, b['name'], owner=self.state.session.user_id)
 
     def _tag_access(self, tag, user_id, force):
-        """kojihub assert_tag_access"""
+        """kojihub/kojihub.py: assert_tag_access"""
         perms = self.state.users[user_id]['perms']
         reason = None
         if tag['locked']:
@@ -412,7 +418,7 @@ class Builds(Service):
             raise koji.ActionNotAllowed(reason)
 
     def _tag_build(self, tag, b, user_id, force=False):
-        """kojihub _tag_build + _direct_tag_build"""
+        """kojihub/kojihub.py: _tag_build + _direct_tag_build"""
         tag = self.tags.tag(tag)
         self._tag_access(tag, user_id, force)
         nvr = "%(name)s-%(version)s-%(release)s" % b
@@ -426,7 +432,7 @@ class Builds(Service):
         self._add_listing(tag['id'], b['id'], user_id)
 
     def _untag(self, tag, b, user_id, force=False, strict=True):
-        """kojihub _untag_build + _direct_untag_build"""
+        """kojihub/kojihub.py: _untag_build + _direct_untag_build"""
         tag = self.tags.tag(tag)
         self._tag_access(tag, user_id, force)
         rows = self.tag_rows(tag_id=tag['id'], build_id=b['id'])
@@ -438,7 +444,7 @@ class Builds(Service):
 
     def host_tagNotification(self, is_successful, tag_id, from_id, build_id, user_id,
                              ignore_success=False, failure_msg=''):
-        """kojihub tag_notification: a tagNotification task when someone subscribed"""
+        """kojihub/kojihub.py: tag_notification: a tagNotification task when someone subscribed"""
         self.sessions.current_host()
         state = BS['COMPLETE'] if is_successful else BS['FAILED']
         b = self.find_build(build_id)
@@ -452,9 +458,9 @@ class Builds(Service):
         if recipients and not (is_successful and ignore_success):
             self.state.local.committed = True
             return self.tasks.make_task('tagNotification',
-                                   [sorted(recipients), is_successful, tag_id, from_id,
-                                    build_id, user_id, ignore_success, failure_msg],
-                                   self.state.session.user_id)
+                                        [sorted(recipients), is_successful, tag_id, from_id,
+                                         build_id, user_id, ignore_success, failure_msg],
+                                        self.state.session.user_id)
         return None
 
     def _login_user(self):
@@ -475,16 +481,18 @@ class Builds(Service):
         return opts
 
     def rpc_build(self, src, target, opts=None, priority=None, channel=None):
+        """kojihub/kojihub.py: RootExports.build"""
         user_id = self._login_user()
         self.state.local.committed = True
         return self.tasks.make_task('build', [src, target, opts or {}], user_id,
-                               **self._task_opts(priority, channel))
+                                    **self._task_opts(priority, channel))
 
     def rpc_chainBuild(self, srcs, target, opts=None, priority=None, channel=None):
+        """kojihub/kojihub.py: RootExports.chainBuild"""
         user_id = self._login_user()
         self.state.local.committed = True
         return self.tasks.make_task('chainbuild', [srcs, target, opts or {}], user_id,
-                               **self._task_opts(priority, channel))
+                                    **self._task_opts(priority, channel))
 
     def rpc_tagBuild(self, tag, build, force=False, fromtag=None):
         """RootExports.tagBuild: checks, then a tagBuild task (priority 10)"""
@@ -501,21 +509,23 @@ class Builds(Service):
         self._assert_listed(t['id'], t['name'], b, force)
         if not (force and self.sessions.has_perm('admin')):
             self.policy.check_policy('tag', {'tag': t['id'], 'build': b['id'], 'fromtag': fromtag_id,
-                                       'operation': 'move' if fromtag else 'tag'}, strict=True)
+                                             'operation': 'move' if fromtag else 'tag'}, strict=True)
         self.state.local.committed = True
         return self.tasks.make_task('tagBuild', [t['id'], b['id'], force, fromtag_id], user_id,
-                               priority=10)
+                                    priority=10)
 
     def rpc_restartHosts(self, priority=5, options=None):
+        """kojihub/kojihub.py: RootExports.restartHosts"""
         user_id = self._login_user()
         if not (self.sessions.has_perm('host') or self.sessions.has_perm('admin')):
             raise koji.ActionNotAllowed("host permission required (logged in as %s)"
                                         % self._user_name(user_id))
         self.state.local.committed = True
         return self.tasks.make_task('restartHosts', [] if options is None else [options], user_id,
-                               priority=priority)
+                                    priority=priority)
 
     def rpc_getBuild(self, buildInfo, strict=False):
+        """kojihub/kojihub.py: RootExports.getBuild (get_build)"""
         b = self.find_build(buildInfo, strict=strict)
         return None if b is None else self.build_info(b)
 
@@ -523,6 +533,7 @@ class Builds(Service):
                        volumeID=None, source=None, createdBefore=None, createdAfter=None,
                        completeBefore=None, completeAfter=None, type=None, typeInfo=None,
                        queryOpts=None, pattern=None, cgID=None, draft=None):
+        """kojihub/kojihub.py: RootExports.listBuilds"""
         if isinstance(packageID, str):
             packageID = self.state.package_ids.get(packageID, -1)
         if isinstance(userID, str):
@@ -546,7 +557,7 @@ class Builds(Service):
         return entry is not None and not entry['blocked']
 
     def tagged_builds(self, tag_id, event=None, latest=False, package=None, owner=None):
-        """kojihub readTaggedBuilds (no inheritance in hubsim)"""
+        """kojihub/kojihub.py: readTaggedBuilds (no inheritance in hubsim)"""
         rows = sorted(self.tag_rows(tag_id=tag_id, event=event),
                       key=lambda r: -r['create_event'])
         out, seen = [], {}
@@ -570,6 +581,7 @@ class Builds(Service):
     def rpc_listTagged(self, tag, event=None, inherit=False, prefix=None, latest=False,
                        package=None, owner=None, type=None, strict=True, extra=False,
                        draft=None):
+        """kojihub/kojihub.py: RootExports.listTagged"""
         t = self.tags.tag(tag, strict=strict)
         if t is None:
             return []
@@ -583,10 +595,11 @@ class Builds(Service):
         return builds
 
     def rpc_getLatestBuilds(self, tag, event=None, package=None, type=None, draft=None):
+        """kojihub/kojihub.py: RootExports.getLatestBuilds"""
         return self.tagged_builds(self.tags.tag(tag)['id'], event, True, package)
 
     def rpc_getPackageConfig(self, tag, pkg, event=None):
-        """kojihub RootExports.getPackageConfig → readPackageList(event=...): at ``event``, only
+        """kojihub/kojihub.py: RootExports.getPackageConfig → readPackageList(event=...): at ``event``, only
         listings made by then (eventCondition on tag_packages)."""
         t = self.tags.tag(tag, strict=False)
         name = pkg if isinstance(pkg, str) else next(
@@ -600,7 +613,7 @@ class Builds(Service):
                 'owner_name': self._user_name(entry['owner_id'])}
 
     def rpc_getNextRelease(self, build_info, incr=1):
-        """kojihub get_next_release (integer releases, or N.suffix)"""
+        """kojihub/kojihub.py: get_next_release (integer releases, or N.suffix)"""
         states = (BS['COMPLETE'], BS['DELETED'], BS['BUILDING'])
         olds = [b for b in self.state.builds.values() if b['name'] == build_info['name']
                 and b['version'] == build_info['version'] and b['state'] in states]
@@ -615,6 +628,7 @@ class Builds(Service):
     def rpc_listRPMs(self, buildID=None, buildrootID=None, imageID=None,
                      componentBuildrootID=None, hostID=None, arches=None, queryOpts=None,
                      draft=None):
+        """kojihub/kojihub.py: RootExports.listRPMs (list_rpms)"""
         if isinstance(arches, str):
             arches = [arches]
         if componentBuildrootID is not None:
@@ -666,9 +680,9 @@ class Builds(Service):
                 owner if isinstance(owner, int) else self.sessions.rpc_getUser(owner, strict=True)['id'])
             self._package_id(name)
             self.state.packages.setdefault(tag_id, {})[name] = {'blocked': bool(blocked),
-                                                          'owner_id': owner_id,
-                                                          'extra_arches': None,
-                                                          'create_event': self.state.next_event()}
+                                                                'owner_id': owner_id,
+                                                                'extra_arches': None,
+                                                                'create_event': self.state.next_event()}
 
     def add_past_build(self, name, version, release, seconds, task_id=1):
         """A COMPLETE build record (no files) of a task that took ``seconds``, so the package has a

@@ -62,7 +62,9 @@ _RPM_FIELDS = ('name', 'version', 'release', 'arch', 'id', 'epoch', 'draft', 'pa
 
 
 class DistRepos(Service):
-    """RPM signatures and dist repos."""
+    """RPM signatures and dist repos (kojihub/kojihub.py: add_rpm_sig, write_signed_rpm,
+    RootExports.distRepo, HostExports.distRepoMove, HostExports.repoDone of a dist repo).
+    Public: rpm_row, add_file_sigs (called by Builds on import), and the test API."""
 
     uses = ('buildroots', 'builds', 'policy', 'repos', 'sessions', 'tags', 'tasks', 'uploads')
 
@@ -81,7 +83,8 @@ class DistRepos(Service):
             try:
                 an_rpm = int(an_rpm)
             except ValueError:
-                nvra = koji.parse_NVRA(an_rpm)      # kojihub _get_rpms matches its N, V, R and A only
+                # kojihub/kojihub.py: _get_rpms matches its N, V, R and A only
+                nvra = koji.parse_NVRA(an_rpm)
                 an_rpm = {k: nvra[k] for k in ('name', 'version', 'release', 'arch')}
         if isinstance(an_rpm, int):
             if an_rpm not in self.state.rpms:
@@ -99,14 +102,14 @@ class DistRepos(Service):
         return rinfo
 
     def _assert_perm(self, perm):
-        """kojihub Session.assertPerm: the permission, or admin"""
+        """kojihub/auth.py: Session.assertPerm: the permission, or admin"""
         if not (self.sessions.has_perm(perm) or self.sessions.has_perm('admin')):
             s = self.state.session
             raise koji.ActionNotAllowed("%s permission required (%s)" % (
                 perm, 'logged in as %s' % self.state.users[s.user_id]['name'] if s else 'user not logged in'))
 
     def _add_rpm_sig(self, an_rpm, sighdr):
-        """kojihub add_rpm_sig"""
+        """kojihub/kojihub.py: add_rpm_sig"""
         rinfo = self._internal_rpm(an_rpm)
         builddir = self._build_dir(rinfo)
         if not builddir.is_dir():
@@ -124,7 +127,7 @@ class DistRepos(Service):
             raise koji.GenericError("Signature already exists for package %s, key %s" % (
                 "%(name)s-%(version)s-%(release)s.%(arch)s" % rinfo, sigkey))
         self.state.rpmsigs.append({'rpm_id': rinfo['id'], 'sigkey': sigkey,
-                             'sighash': hashlib.md5(sighdr).hexdigest()})
+                                   'sighash': hashlib.md5(sighdr).hexdigest()})
         sigpath = builddir / self._pathinfo().sighdr(rinfo, sigkey)
         sigpath.parent.mkdir(parents=True, exist_ok=True)
         sigpath.write_bytes(sighdr)
@@ -139,12 +142,12 @@ class DistRepos(Service):
         return rows
 
     def rpc_addRPMSig(self, an_rpm, data):
-        """kojihub RootExports.addRPMSig: data is the signature header, base64 encoded"""
+        """kojihub/kojihub.py: RootExports.addRPMSig: data is the signature header, base64 encoded"""
         self._assert_perm('sign')
         self._add_rpm_sig(an_rpm, base64.b64decode(data))
 
     def rpc_queryRPMSigs(self, rpm_id=None, sigkey=None, queryOpts=None):
-        """kojihub query_rpm_sigs: [{'rpm_id', 'sigkey', 'sighash'}]"""
+        """kojihub/kojihub.py: query_rpm_sigs: [{'rpm_id', 'sigkey', 'sighash'}]"""
         if rpm_id is not None and not isinstance(rpm_id, int):
             try:
                 rpm_id = self.rpm_row(rpm_id)['id']
@@ -156,7 +159,7 @@ class DistRepos(Service):
                 and (sigkey is None or row['sigkey'] == sigkey)]
 
     def _write_signed_rpm(self, an_rpm, sigkey, force=False):
-        """kojihub write_signed_rpm (without the checksums it records)"""
+        """kojihub/kojihub.py: write_signed_rpm (without the checksums it records)"""
         sigkey = sigkey.lower()
         rinfo = self._internal_rpm(an_rpm)
         builddir = self._build_dir(rinfo)
@@ -179,18 +182,18 @@ class DistRepos(Service):
         return None
 
     def rpc_writeSignedRPM(self, an_rpm, sigkey, force=False):
-        """kojihub RootExports.writeSignedRPM"""
+        """kojihub/kojihub.py: RootExports.writeSignedRPM"""
         self._assert_perm('sign')
         return self._write_signed_rpm(an_rpm, sigkey, force)
 
     def host_writeSignedRPM(self, an_rpm, sigkey, force=False):
-        """kojihub HostExports.writeSignedRPM (what distRepo's write_signed_rpms option calls)"""
+        """kojihub/kojihub.py: HostExports.writeSignedRPM (what distRepo's write_signed_rpms option calls)"""
         self.sessions.current_host()
         return self._write_signed_rpm(an_rpm, sigkey, force)
 
     def rpc_listTaggedRPMS(self, tag, event=None, inherit=False, latest=False, package=None, arch=None,
                            rpmsigs=False, owner=None, type=None, strict=True, extra=True, draft=None):
-        """kojihub readTaggedRPMS: [rpms, builds] (hubsim's tags inherit from none)"""
+        """kojihub/kojihub.py: readTaggedRPMS: [rpms, builds] (hubsim's tags inherit from none)"""
         t = self.tags.tag(tag, strict=strict)
         if t is None:
             return []
@@ -216,7 +219,7 @@ class DistRepos(Service):
         return [rpms, builds]
 
     def rpc_distRepo(self, tag, keys, **task_opts):
-        """kojihub RootExports.distRepo: a distRepo task id"""
+        """kojihub/kojihub.py: RootExports.distRepo: a distRepo task id"""
         if self.state.session is None:
             # kojihub gets as far as make_task, whose task row needs an owner
             raise koji.ActionNotAllowed("hubsim: distRepo needs a logged-in user")
@@ -231,10 +234,10 @@ class DistRepos(Service):
                     self.tasks.cancel(t, recurse=True)
         self.state.local.committed = True
         return self.tasks.make_task('distRepo', [tag, repo_id, keys, task_opts], self.state.session.user_id,
-                               channel='createrepo', priority=15)
+                                    channel='createrepo', priority=15)
 
     def _dist_repo_init(self, tag, keys, task_opts):
-        """kojihub dist_repo_init: (repo_id, event)"""
+        """kojihub/kojihub.py: dist_repo_init: (repo_id, event)"""
         if not isinstance(keys, list):
             raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                       % (keys, type(keys), list))
@@ -274,7 +277,7 @@ class DistRepos(Service):
         return repo_id, event
 
     def host_distRepoMove(self, repo_id, uploadpath, arch):
-        """kojihub HostExports.distRepoMove"""
+        """kojihub/kojihub.py: HostExports.distRepoMove"""
         self.sessions.current_host()
         r = self.state.repos.get(as_int(repo_id))
         if r is None:
@@ -324,7 +327,7 @@ class DistRepos(Service):
         self.state.local.committed = True
 
     def host_repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
-        """kojihub HostExports.repoDone: a dist repo's files are in place already (distRepoMove);
+        """kojihub/kojihub.py: HostExports.repoDone: a dist repo's files are in place already (distRepoMove);
         other repos are Repos.repo_done's"""
         r = self.state.repos.get(as_int(repo_id))
         if r is None or not r['dist']:

@@ -39,7 +39,7 @@ class Front:
             return self._run(method, auth, method, lambda: self._invoke(func, method, params))
 
     def upload(self, qargs, body, auth):
-        """Raw POST upload (kojihub handle_upload).  kojihub runs it with method None."""
+        """Raw POST upload (kojihub/kojihub.py: handle_upload).  kojihub runs it with method None."""
         with self.state.changed:
             return self._run('rawUpload', auth, None, lambda: self.uploads.raw_upload(qargs, body))
 
@@ -72,7 +72,7 @@ class Front:
 
     def _record(self, method, user, e):
         self.state.violations.append({'method': method, 'user': user, 'error': type(e).__name__,
-                                'code': getattr(e, 'faultCode', 1), 'message': str(e)})
+                                      'code': getattr(e, 'faultCode', 1), 'message': str(e)})
 
     def _invoke(self, func, method, params):
         args, opts = koji.decode_args(*params)

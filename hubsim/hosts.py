@@ -11,20 +11,25 @@ from .state import Service
 
 
 class Hosts(Service):
-    """Build hosts and channels"""
+    """Build hosts and channels (kojihub/kojihub.py: get_host, list_hosts, list_channels,
+    HostExports.updateHost).  Test API: add_host, set_host_enabled, host."""
 
     uses = ('sessions',)
 
     def host_getID(self):
+        """kojihub/kojihub.py: HostExports.getID"""
         return self.sessions.current_host()['id']
 
     def host_getHost(self):
+        """kojihub/kojihub.py: HostExports.getHost"""
         return self.rpc_getHost(self.sessions.current_host()['id'])
 
     def host_isEnabled(self):
+        """kojihub/kojihub.py: HostExports.isEnabled"""
         return self.sessions.current_host()['enabled']
 
     def host_updateHost(self, task_load, ready, data=None):
+        """kojihub/kojihub.py: HostExports.updateHost"""
         host = self.sessions.current_host()
         host['task_load'], host['ready'] = float(task_load), ready
         host['update_ts'] = time.time()
@@ -33,9 +38,11 @@ class Hosts(Service):
             host['data'] = data
 
     def host_setHostData(self, hostdata):
+        """kojihub/kojihub.py: HostExports.setHostData"""
         self.sessions.current_host()['data'] = hostdata
 
     def rpc_getHost(self, hostInfo, strict=False, event=None):
+        """kojihub/kojihub.py: RootExports.getHost (get_host)"""
         h = self.state.hosts.get(hostInfo) if isinstance(hostInfo, int) else next(
             (h for h in self.state.hosts.values() if h['name'] == hostInfo), None)
         if h is None:
@@ -58,10 +65,10 @@ class Hosts(Service):
             hid = self.state.next_id('host')
             arches = arches.split() if isinstance(arches, str) else list(arches)
             self.state.hosts[hid] = {'id': hid, 'user_id': uid, 'name': name,
-                               'arches': ' '.join(arches), 'capacity': float(capacity),
-                               'enabled': enabled, 'ready': False, 'task_load': 0.0,
-                               'update_ts': None, 'description': None, 'comment': None,
-                               'channels': list(channels), 'data': None, 'heartbeats': []}
+                                     'arches': ' '.join(arches), 'capacity': float(capacity),
+                                     'enabled': enabled, 'ready': False, 'task_load': 0.0,
+                                     'update_ts': None, 'description': None, 'comment': None,
+                                     'channels': list(channels), 'data': None, 'heartbeats': []}
             return hid
 
     def set_host_enabled(self, host_id, enabled=True):
@@ -78,6 +85,7 @@ class Hosts(Service):
                 'comment': None}
 
     def rpc_getChannel(self, channelInfo, strict=False):
+        """kojihub/kojihub.py: RootExports.getChannel (get_channel)"""
         cid = channelInfo if isinstance(channelInfo, int) else next(
             (i for i, n in self.state.channels.items() if n == channelInfo), None)
         if cid not in self.state.channels:
@@ -87,12 +95,14 @@ class Hosts(Service):
         return self._channel_info(cid)
 
     def rpc_listChannels(self, hostID=None, event=None, enabled=None):
+        """kojihub/kojihub.py: RootExports.listChannels (list_channels)"""
         names = self.state.channels.values() if hostID is None else \
             self.state.hosts[self.rpc_getHost(hostID, strict=True)['id']]['channels']
         return [self._channel_info(i) for i, n in self.state.channels.items() if n in names]
 
     def rpc_listHosts(self, arches=None, channelID=None, ready=None, enabled=None, userID=None,
                       queryOpts=None):
+        """kojihub/kojihub.py: RootExports.listHosts"""
         if channelID is not None:
             channel = self.rpc_getChannel(channelID, strict=True)['name']
         if isinstance(arches, str):

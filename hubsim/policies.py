@@ -19,60 +19,35 @@ import koji.policy
 
 from .state import Service
 
-# kojihub/kojixmlrpc.py _default_policies, verbatim: the policies of a hub whose
-# hub.conf sets none of them.
+
+def _rules(*lines):
+    return '\n'.join(lines)
+
+
+_ADMIN_ONLY = 'all :: deny Only admin can do this via default policy'
+# The policies of a hub whose hub.conf sets none of them: the rules of
+# kojihub/kojixmlrpc.py _default_policies (load_config adds them), one rule a line.
 DEFAULT_POLICIES = {
-    'build_rpm': '''
-            all :: allow
-            ''',
-    'build_from_srpm': '''
-            has_perm admin :: allow
-            all :: deny Only admin can do this via default policy
-            ''',
-    'build_from_repo_id': '''
-            has_perm admin :: allow
-            all :: deny Only admin can do this via default policy
-            ''',
-    'build_from_scm': '''
-            has_perm admin :: allow
-            # match scm_type CVS CVS+SSH && match scm_host scm.example.com && match scm_repository /cvs/example :: allow
-            # match scm_type GIT GIT+SSH && match scm_host git.example.org && match scm_repository /example :: allow
-            # match scm_type SVN SVN+SSH && match scm_host svn.example.org && match scm_repository /users/* :: allow
-            all :: deny Only admin can do this via default policy
-            ''',  # noqa: E501
-    'package_list': '''
-            has_perm admin :: allow
-            has_perm tag :: allow
-            all :: deny Only admin/tag can do this via default policy
-            ''',
-    'channel': '''
-            has req_channel :: req
-            is_child_task :: parent
-            all :: use default
-            ''',
-    'vm': '''
-            has_perm admin win-admin :: allow
-            all :: deny Only admin/win-admin can do this via default policy
-           ''',
-    'cg_import': '''
-            all :: allow
-            ''',
-    'volume': '''
-            all :: DEFAULT
-            ''',
-    'priority': '''
-            all :: stay
-            ''',
-    'draft_promotion': '''
-            has_perm draft-promoter :: allow
-            is_build_owner :: allow
-            all :: deny Only draft-promoter and build owner can do this via default policy
-            '''
+    'build_rpm': _rules('all :: allow'),
+    'build_from_srpm': _rules('has_perm admin :: allow', _ADMIN_ONLY),
+    'build_from_repo_id': _rules('has_perm admin :: allow', _ADMIN_ONLY),
+    'build_from_scm': _rules('has_perm admin :: allow', _ADMIN_ONLY),
+    'package_list': _rules('has_perm admin :: allow', 'has_perm tag :: allow',
+                           'all :: deny Only admin/tag can do this via default policy'),
+    'channel': _rules('has req_channel :: req', 'is_child_task :: parent', 'all :: use default'),
+    'vm': _rules('has_perm admin win-admin :: allow',
+                 'all :: deny Only admin/win-admin can do this via default policy'),
+    'cg_import': _rules('all :: allow'),
+    'volume': _rules('all :: DEFAULT'),
+    'priority': _rules('all :: stay'),
+    'draft_promotion': _rules('has_perm draft-promoter :: allow', 'is_build_owner :: allow',
+                              'all :: deny Only draft-promoter and build owner can do this via '
+                              'default policy'),
 }
 
 
 def policy_user(policy, data: dict) -> dict | None:
-    """kojihub policy_get_user: the user named by data['user_id'], else the logged-in one."""
+    """kojihub/kojihub.py: policy_get_user: the user named by data['user_id'], else the logged-in one."""
     if 'user_id' in data:
         return policy.sessions.rpc_getUser(data['user_id'])
     session = policy.state.session
@@ -90,9 +65,9 @@ class HubTest(koji.policy.BaseSimpleTest):
 
 
 class HasPermTest(HubTest):
-    """kojihub HasPermTest: the policy's user has a permission matching one of the patterns.
+    """kojihub/kojihub.py: HasPermTest: the policy's user has a permission matching one of the patterns.
 
-    Its permissions are kojihub get_user_perms' (hubsim has no groups, so only the user's own).
+    Its permissions are kojihub/auth.py: get_user_perms' (hubsim has no groups, so only the user's own).
     """
 
     name = 'has_perm'
@@ -107,7 +82,8 @@ class HasPermTest(HubTest):
 
 
 class IsBuildOwnerTest(HubTest):
-    """kojihub IsBuildOwnerTest: the policy's user owns data['build'] (hubsim has no group owners)."""
+    """kojihub/kojihub.py: IsBuildOwnerTest: the policy's user owns data['build']
+    (hubsim has no group owners)."""
 
     name = 'is_build_owner'
 
@@ -118,7 +94,7 @@ class IsBuildOwnerTest(HubTest):
 
 
 class ChildTaskTest(koji.policy.BoolTest):
-    """kojihub ChildTaskTest: the task has a parent (data['parent'] is set)."""
+    """kojihub/kojihub.py: ChildTaskTest: the task has a parent (data['parent'] is set)."""
 
     name = 'is_child_task'
     field = 'parent'
@@ -149,22 +125,25 @@ class Policy(Service):
             self.state.policies.setdefault(name, compile_policy(self, text))
 
     def rpc_evalPolicy(self, name, data):
-        """kojihub eval_policy: the action of the first matching rule, or None"""
+        """kojihub/kojihub.py: eval_policy: the action of the first matching rule, or None"""
         ruleset = self.state.policies.get(name)
         if ruleset is None:
             raise koji.GenericError("no such policy: %s" % name)
         return ruleset.apply(data)
 
     def host_evalPolicy(self, name, data):
+        """kojihub/kojihub.py: HostExports.evalPolicy"""
         self.sessions.current_host()
         return self.rpc_evalPolicy(name, data)
 
     def host_checkPolicy(self, name, data, default='deny', strict=False):
+        """kojihub/kojihub.py: HostExports.checkPolicy"""
         self.sessions.current_host()
         return self.check_policy(name, data, default, strict)
 
     def check_policy(self, name, data, default='deny', strict=False):
-        """kojihub check_policy: (allowed, reason); strict raises ActionNotAllowed unless allowed"""
+        """kojihub/kojihub.py: check_policy: (allowed, reason); strict raises
+        ActionNotAllowed unless allowed"""
         ruleset = self.state.policies.get(name)
         if ruleset is None:
             result, reason = 'allow', 'missing policy'      # MissingPolicyOk (default on)
@@ -185,7 +164,7 @@ class Policy(Service):
         raise koji.ActionNotAllowed("policy violation (%s)%s" % (name, reason and ": " + reason))
 
     def host_assertPolicy(self, name, data, default='deny'):
-        """kojihub HostExports.assertPolicy"""
+        """kojihub/kojihub.py: HostExports.assertPolicy"""
         self.sessions.current_host()
         self.check_policy(name, data, default, strict=True)
 

@@ -42,7 +42,7 @@ REPO_FIELDS = ('id', 'tag_id', 'tag_name', 'creation_time', 'creation_ts', 'stat
 
 
 def _convert_opts(opts, strict=False):
-    """kojihub repos.convert_repo_opts"""
+    """kojihub/repos.py: convert_repo_opts"""
     if opts is None:
         return {}
     if not isinstance(opts, dict):
@@ -61,7 +61,10 @@ def _convert_opts(opts, strict=False):
 
 
 class Repos(Service):
-    """Repos and repo requests, events."""
+    """Repos, repo requests and events (kojihub/repos.py: RepoExports, request_repo,
+    check_repo_queue; kojihub/kojihub.py: HostExports.repoInit, repoDone, newRepo).
+    Public: repo_done (HostExports.repoDone of a non-dist repo), set_repo_state, repo_view,
+    and the test API add_repo, repo, write_repo_rpmlist."""
 
     uses = ('builds', 'sessions', 'tags', 'tasks')
 
@@ -71,11 +74,11 @@ class Repos(Service):
             tag = self.tags.tag(tag_name)
             rid, now = self.state.next_id('repo'), time.time()
             self.state.repos[rid] = {'id': rid, 'tag_id': tag['id'], 'tag_name': tag['name'],
-                               'state': koji.REPO_STATES[state],
-                               'create_event': self.state.next_event(),
-                               'creation_time': iso(now), 'create_ts': now, 'state_ts': now,
-                               'dist': False, 'task_id': None, 'opts': {}, 'custom_opts': {},
-                               'begin_event': None, 'end_event': None}
+                                     'state': koji.REPO_STATES[state],
+                                     'create_event': self.state.next_event(),
+                                     'creation_time': iso(now), 'create_ts': now, 'state_ts': now,
+                                     'dist': False, 'task_id': None, 'opts': {}, 'custom_opts': {},
+                                     'begin_event': None, 'end_event': None}
             if repo_dir is not None:
                 link = self.state.topdir / 'repos' / tag['name'] / str(rid)
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +90,7 @@ class Repos(Service):
         return max(before) if before else None
 
     def rpc_getLastEvent(self, before=None, strict=True):
+        """kojihub/kojihub.py: RootExports.getLastEvent"""
         event = self.state.event if before is None else self._event_before(float(before))
         if event is None:
             if strict:
@@ -95,6 +99,7 @@ class Repos(Service):
         return {'id': event, 'ts': self.state.event_ts[event]}
 
     def rpc_getEvent(self, id, strict=True):
+        """kojihub/kojihub.py: RootExports.getEvent"""
         event = as_int(id)
         if event not in self.state.event_ts:
             if strict:
@@ -112,15 +117,17 @@ class Repos(Service):
         return sorted(events)
 
     def rpc_tagLastChangeEvent(self, tag, inherit=True):
+        """kojihub/kojihub.py: RootExports.tagLastChangeEvent (tag_last_change_event)"""
         return self._tag_events(self.tags.tag(tag)['id'])[-1]
 
     def rpc_tagFirstChangeEvent(self, tag, after=None, inherit=True):
+        """kojihub/kojihub.py: RootExports.tagFirstChangeEvent (tag_first_change_event)"""
         later = [e for e in self._tag_events(self.tags.tag(tag)['id'])
                  if after is None or e > as_int(after)]
         return later[0] if later else None
 
     def _repo_opts(self, tag, override=None):
-        """kojihub repos.get_repo_opts: (opts, custom)"""
+        """kojihub/repos.py: get_repo_opts: (opts, custom)"""
         opts = dict(DEFAULT_OPTS)
         opts.update(_convert_opts(tag['extra'].get('repo.opts', {})))
         if 'with_debuginfo' in tag['extra'] and 'repo.opts' not in tag['extra']:
@@ -133,7 +140,7 @@ class Repos(Service):
         return opts, custom
 
     def repo_view(self, r):
-        """kojihub RepoQuery with fields '**'"""
+        """kojihub/repos.py: RepoQuery with fields '**'"""
         task = self.state.tasks.get(r.get('task_id')) if r.get('task_id') else None
         create_ts = self.state.event_ts.get(r['create_event'], r.get('create_ts'))
         view = {'id': r['id'], 'tag_id': r['tag_id'], 'tag_name': r['tag_name'],
@@ -162,7 +169,7 @@ class Repos(Service):
                 and (debuginfo or not koji.is_debuginfo(rpm['name']))]
 
     def _comps_groups(self, tag_id):
-        """self.state.groups in kojihub readTagGroups form"""
+        """self.state.groups in kojihub/kojihub.py: readTagGroups form"""
         return [{'name': name, 'display_name': name, 'description': name, 'langonly': None,
                  'is_default': True, 'uservisible': True, 'biarchonly': False, 'grouplist': [],
                  'blocked': False, 'exported': True,
@@ -189,7 +196,7 @@ class Repos(Service):
                 (archdir / 'rpmlist.jsonl').write_text(''.join(rows))
 
     def host_repoInit(self, tag, task_id=None, event=None, opts=None):
-        """kojihub repo_init; returns [repo_id, event_id]"""
+        """kojihub/kojihub.py: repo_init; returns [repo_id, event_id]"""
         self.sessions.current_host()
         task_id = None if task_id is None else as_int(task_id)
         event = None if event is None else as_int(event)
@@ -295,7 +302,7 @@ class Repos(Service):
         return None
 
     def _fulfil_requests(self, r):
-        """kojihub repos.repo_done_hook"""
+        """kojihub/repos.py: repo_done_hook"""
         view = self.repo_view(r)
         for req in self.state.regen_requests.values():
             if req['active'] and req['repo_id'] is None and self._satisfies(view, req):
@@ -303,7 +310,7 @@ class Repos(Service):
 
     @staticmethod
     def _satisfies(repo, req):
-        """kojihub repos.valid_repo"""
+        """kojihub/repos.py: valid_repo"""
         if repo['tag_id'] != req['tag_id'] or repo['state'] != koji.REPO_READY:
             return False
         if req['at_event'] is not None:
@@ -316,12 +323,12 @@ class Repos(Service):
         return all(req['opts'].get(k) == v for k, v in repo['custom_opts'].items())
 
     def rpc_getFullInheritance(self, tag, event=None, reverse=False):
-        """kojihub readFullInheritance: the simulator's tags inherit from none"""
+        """kojihub/kojihub.py: readFullInheritance: the simulator's tags inherit from none"""
         self.tags.tag(tag)
         return []
 
     def repo_get(self, tag, min_event=None, at_event=None, opts=None):
-        """kojihub repos.get_repo: the newest READY repo matching, or None"""
+        """kojihub/repos.py: get_repo: the newest READY repo matching, or None"""
         tag_id = self.tags.tag(tag)['id']
         min_event = None if min_event is None else as_int(min_event)
         at_event = None if at_event is None else as_int(at_event)
@@ -343,7 +350,7 @@ class Repos(Service):
         return max(found, key=lambda v: v['create_event']) if found else None
 
     def _default_min_event(self, tinfo):
-        """kojihub repos.default_min_event"""
+        """kojihub/repos.py: default_min_event"""
         last = self.rpc_tagLastChangeEvent(tinfo['id'])
         lag = tinfo['extra'].get('repo.lag')
         lag = lag if isinstance(lag, int) else self.state.request_lag
@@ -364,7 +371,7 @@ class Repos(Service):
 
     def repo_request(self, tag, min_event=None, at_event=None, opts=None, priority=None,
                      force=False):
-        """kojihub repos.request_repo: {'repo', 'request', 'duplicate'}"""
+        """kojihub/repos.py: request_repo: {'repo', 'request', 'duplicate'}"""
         s = self.state.session
         if s is None:
             raise koji.ActionNotAllowed("you must be logged in for this operation")
@@ -419,7 +426,7 @@ class Repos(Service):
         return ret
 
     def _queue_task(self, req):
-        """kojihub repos.repo_queue_task: a newRepo task for the request"""
+        """kojihub/repos.py: repo_queue_task: a newRepo task for the request"""
         kwargs = {'opts': dict(req['opts'])}
         if req['at_event'] is not None:
             kwargs['event'] = req['at_event']
@@ -428,12 +435,12 @@ class Repos(Service):
         if self.state.request_queue_user:
             owner = self.sessions.rpc_getUser(self.state.request_queue_user, strict=True)['id']
         req['task_id'] = self.tasks.make_task('newRepo', koji.encode_args(tagspec, **kwargs), owner,
-                                         channel='createrepo', priority=15)
+                                              channel='createrepo', priority=15)
         req['tries'] += 1
         req['update_ts'] = time.time()
 
     def _check_queue(self, req):
-        """kojihub repos.check_repo_queue for one request: retry a failed task"""
+        """kojihub/repos.py: check_repo_queue for one request: retry a failed task"""
         if not req['active'] or req['repo_id'] is not None or not req['task_id']:
             return
         state = self.state.tasks[req['task_id']]['state']
@@ -444,7 +451,7 @@ class Repos(Service):
                 self._queue_task(req)
 
     def repo_checkRequest(self, req_id):
-        """kojihub repos.check_repo_request: {'repo', 'request'[, 'task']}"""
+        """kojihub/repos.py: check_repo_request: {'repo', 'request'[, 'task']}"""
         req = self.state.regen_requests.get(as_int(req_id))
         if req is None:
             raise koji.GenericError('No such request')
@@ -464,7 +471,7 @@ class Repos(Service):
             raise koji.ActionNotAllowed('regen-repo permission required')
         self.tags.tag(tag)
         legacy = {k: bool(v) for k, v in (('src', src), ('debuginfo', debuginfo),
-                                           ('separate_src', separate_src)) if v is not None}
+                                          ('separate_src', separate_src)) if v is not None}
         if legacy:
             if opts is not None:
                 raise koji.ParameterError('opts parameter cannot be combined with legacy options')
@@ -475,7 +482,7 @@ class Repos(Service):
         if opts is not None:
             kwargs['opts'] = _convert_opts(opts, strict=True)
         task_id = self.tasks.make_task('newRepo', koji.encode_args(tag, **kwargs),
-                                  self.state.session.user_id, channel='createrepo', priority=15)
+                                       self.state.session.user_id, channel='createrepo', priority=15)
         self.state.local.committed = True
         return task_id
 

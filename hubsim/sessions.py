@@ -33,7 +33,10 @@ class Session:
 
 
 class Sessions(Service):
-    """Logins and sessions, users, permissions and the calling host"""
+    """Logins, sessions and their callnums, users and permissions (kojihub/auth.py: Session).
+
+    Public: check_session (kojihub/kojixmlrpc.py: check_session), current_host (kojihub.py: Host,
+    Host.verify), has_perm, add_user; the login/session/user RPCs."""
 
     uses = ()
 
@@ -82,7 +85,7 @@ class Sessions(Service):
         return s
 
     def current_host(self):
-        """kojihub Host() + Host.verify()"""
+        """kojihub/kojihub.py: Host() + Host.verify()"""
         s = self.state.session
         if s is None:
             raise koji.AuthError("Not logged-in")
@@ -98,6 +101,7 @@ class Sessions(Service):
         return s is not None and perm in self.state.users[s.user_id]['perms']
 
     def rpc_login(self, user, password, opts=None, renew=False, exclusive=False):
+        """kojihub/auth.py: Session.login"""
         if not isinstance(password, str) or len(password) == 0:
             raise koji.AuthError('invalid username or password')
         if self.state.session is not None:
@@ -114,9 +118,11 @@ class Sessions(Service):
         return s.sinfo()
 
     def rpc_sslLogin(self, proxyuser=None, proxyauthtype=None, renew=False, exclusive=None):
+        """kojihub/auth.py: Session.sslLogin"""
         raise koji.AuthError('could not verify client: None')
 
     def rpc_logout(self, session_id=None):
+        """kojihub/auth.py: Session.logout"""
         s = self.state.session
         if s is None:
             raise koji.AuthError("Not logged in")
@@ -131,6 +137,7 @@ class Sessions(Service):
                 o.exclusive = False
 
     def rpc_logoutChild(self, session_id):
+        """kojihub/auth.py: Session.logoutChild"""
         s = self.state.session
         if s is None:
             raise koji.AuthError("Not logged in")
@@ -140,12 +147,14 @@ class Sessions(Service):
             child.exclusive = False
 
     def rpc_subsession(self):
+        """kojihub/auth.py: Session.subsession"""
         s = self.state.session
         if s is None:
             raise koji.AuthError("Not logged in")
         return self._new_session(s.user_id, s.authtype, master=s.master or s.id).sinfo()
 
     def rpc_exclusiveSession(self, force=False):
+        """kojihub/auth.py: exclusiveSession (Session.makeExclusive)"""
         s = self.state.session
         if s is None:
             raise koji.AuthError("Not logged in")   # kojihub: AttributeError on user_id
@@ -162,10 +171,12 @@ class Sessions(Service):
         s.exclusive = True
 
     def rpc_sharedSession(self):
+        """kojihub/auth.py: sharedSession (Session.makeShared)"""
         if self.state.session is not None:
             self.state.session.exclusive = False
 
     def rpc_getSessionInfo(self, details=False, user_id=None):
+        """kojihub/kojihub.py: RootExports.getSessionInfo"""
         s = self.state.session
         if s is None:
             return None
@@ -179,6 +190,7 @@ class Sessions(Service):
         return info
 
     def rpc_getLoggedInUser(self):
+        """kojihub/kojihub.py: RootExports.getLoggedInUser"""
         if self.state.session is None:
             return None
         me = self.rpc_getUser(self.state.session.user_id)
@@ -186,6 +198,7 @@ class Sessions(Service):
         return me
 
     def rpc_getUser(self, userInfo=None, strict=False, krb_princs=True, groups=False):
+        """kojihub/kojihub.py: RootExports.getUser (get_user)"""
         if userInfo is None:
             if self.state.session is None:
                 raise koji.GenericError("No user provided")
@@ -200,21 +213,25 @@ class Sessions(Service):
                 'usertype': u['usertype'], 'krb_principals': []}
 
     def rpc_hello(self, *args):
+        """kojihub/kojihub.py: RootExports.hello"""
         return "Hello World"
 
     def rpc_echo(self, *args):
+        """kojihub/kojihub.py: RootExports.echo"""
         return args
 
     def rpc_getAPIVersion(self):
+        """kojihub/kojihub.py: RootExports.getAPIVersion"""
         return koji.API_VERSION
 
     def rpc_getKojiVersion(self):
+        """kojihub/kojihub.py: RootExports.getKojiVersion"""
         return koji.__version__
 
     def add_user(self, name, password, perms=(), usertype='NORMAL'):
         with self.state.lock:
             uid = self.state.next_id('users')
             self.state.users[uid] = {'id': uid, 'name': name, 'password': password,
-                               'status': koji.USER_STATUS['NORMAL'],
-                               'usertype': koji.USERTYPES[usertype], 'perms': set(perms)}
+                                     'status': koji.USER_STATUS['NORMAL'],
+                                     'usertype': koji.USERTYPES[usertype], 'perms': set(perms)}
             return uid

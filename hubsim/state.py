@@ -105,7 +105,7 @@ class HubState:
         return self._seq[table]
 
     def next_event(self):
-        """A new event (kojihub _singleValue("SELECT get_event()"))."""
+        """A new event (kojihub/db.py: _singleValue("SELECT get_event()"))."""
         self.event += 1
         self.event_ts[self.event] = time.time()
         return self.event

@@ -1,4 +1,5 @@
-"""Tags, targets, repos and external repos as lookups (kojihub/kojihub.py: get_tag, get_build_target, repo_info)."""
+"""Tags, targets, repos and external repos as lookups (kojihub/kojihub.py: get_tag,
+get_build_target, repo_info)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from .values import as_int as _int
 
 
 class Tags(Service):
-    """Tags, targets, repos and external repos as lookups"""
+    """Lookups of tags, targets, repos and external repos (kojihub/kojihub.py: get_tag,
+    get_build_target, repo_info, get_external_repo).  Public: tag; test API add_tag,
+    add_target, add_external_repo."""
 
     uses = ()
 
@@ -25,16 +28,19 @@ class Tags(Service):
         return tag
 
     def rpc_getTag(self, tagInfo, strict=False, event=None, blocked=False):
+        """kojihub/kojihub.py: RootExports.getTag (get_tag)"""
         tag = self.tag(tagInfo, strict)
         return None if tag is None else {k: v for k, v in tag.items()}
 
     def rpc_getBuildConfig(self, tag, event=None):
+        """kojihub/kojihub.py: RootExports.getBuildConfig"""
         info = self.rpc_getTag(tag, strict=True)
         info['extra'] = dict(info['extra'])
         info['config_inheritance'] = {'extra': {}, 'arches': None}
         return info
 
     def rpc_getBuildTarget(self, info, event=None, strict=False):
+        """kojihub/kojihub.py: RootExports.getBuildTarget (get_build_target)"""
         target = self.state.targets.get(info) if isinstance(info, int) else next(
             (t for t in self.state.targets.values() if t['name'] == info), None)
         if target is None and strict:
@@ -42,12 +48,14 @@ class Tags(Service):
         return target and dict(target)
 
     def rpc_repoInfo(self, repo_id, strict=False):
+        """kojihub/kojihub.py: RootExports.repoInfo (repo_info)"""
         repo = self.state.repos.get(_int(repo_id))
         if repo is None and strict:
             raise koji.GenericError("No such repo: %s" % repo_id)
         return repo and dict(repo)
 
     def rpc_getRepo(self, tag, state=None, event=None, dist=False, min_event=None):
+        """kojihub/kojihub.py: RootExports.getRepo (repos.py: old_get_repo)"""
         tag_id = tag if isinstance(tag, int) else self.tag(tag)['id']
         state = koji.REPO_READY if state is None else state
         repos = [r for r in self.state.repos.values() if r['tag_id'] == tag_id and r['dist'] == dist
@@ -60,13 +68,14 @@ class Tags(Service):
                                   'create_ts', 'dist')}
 
     def rpc_getExternalRepo(self, info, strict=False, event=None):
-        """kojihub get_external_repo: by name or id; None (or an error when strict) if unknown."""
+        """kojihub/kojihub.py: get_external_repo: by name or id; None (or an error when strict) if unknown."""
         found = [dict(e) for e in self.state.ext_repos.values() if info in (e['id'], e['name'])]
         if not found and strict:
             raise koji.GenericError('No such repo: %s' % info)
         return found[0] if found else None
 
     def rpc_getExternalRepoList(self, tag_info, event=None):
+        """kojihub/kojihub.py: RootExports.getExternalRepoList (get_external_repo_list)"""
         tag = self.tag(tag_info)
         return [{'tag_id': tag['id'], 'tag_name': tag['name'], 'external_repo_id': eid,
                  'external_repo_name': self.state.ext_repos[eid]['name'],
@@ -80,8 +89,8 @@ class Tags(Service):
             if not isinstance(arches, str) and arches is not None:
                 arches = ' '.join(arches)
             self.state.tags[tid] = {'id': tid, 'name': name, 'perm_id': None, 'perm': None,
-                              'arches': arches, 'locked': False, 'maven_support': False,
-                              'maven_include_all': False, 'extra': dict(extra or {})}
+                                    'arches': arches, 'locked': False, 'maven_support': False,
+                                    'maven_include_all': False, 'extra': dict(extra or {})}
             return tid
 
     def add_target(self, name, build_tag, dest_tag):
@@ -89,8 +98,8 @@ class Tags(Service):
             b, d = self.tag(build_tag), self.tag(dest_tag)
             tid = self.state.next_id('target')
             self.state.targets[tid] = {'id': tid, 'name': name, 'build_tag': b['id'],
-                                 'build_tag_name': b['name'], 'dest_tag': d['id'],
-                                 'dest_tag_name': d['name']}
+                                       'build_tag_name': b['name'], 'dest_tag': d['id'],
+                                       'dest_tag_name': d['name']}
             return tid
 
     def add_external_repo(self, name, url, tags=(), priority=5):

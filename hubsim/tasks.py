@@ -29,7 +29,11 @@ READY_TIMEOUT, ASSIGN_TIMEOUT, HOST_TIMEOUT = 180, 300, 900
 
 
 class Tasks(Service):
-    """Tasks"""
+    """Tasks and the host calls that take, finish and wait on them (kojihub/kojihub.py: Task,
+    HostExports), and what the scheduler does (kojihub/scheduler.py: TaskScheduler).
+
+    Public: get, info, make_task, assert_owns, children, cancel, and the
+    test API create_task, assign, cancel_task, run_scheduler, task, wait_task."""
 
     uses = ('builds', 'hosts', 'sessions', 'uploads')
 
@@ -41,7 +45,7 @@ class Tasks(Service):
 
     @staticmethod
     def _owns(t, host):
-        """kojihub Task.verifyHost: OPEN and locked by this host"""
+        """kojihub/kojihub.py: Task.verifyHost: OPEN and locked by this host"""
         return t['state'] == TS['OPEN'] and t['host_id'] == host['id']
 
     def assert_owns(self, t, host):
@@ -55,8 +59,8 @@ class Tasks(Service):
         return info
 
     def make_task(self, method, arglist, owner, arch='noarch', channel='default',
-                   priority=koji.PRIO_DEFAULT, parent=None, label=None, assign=None):
-        """kojihub make_task; assign: a host id or name the task is ASSIGNED to at once"""
+                  priority=koji.PRIO_DEFAULT, parent=None, label=None, assign=None):
+        """kojihub/kojihub.py: make_task; assign: a host id or name the task is ASSIGNED to at once"""
         arch = koji.parse_arches(arch, strict=True, allow_none=True)
         if assign is not None and not isinstance(assign, int):
             assign = self.hosts.rpc_getHost(assign, strict=True)['id']
@@ -77,7 +81,7 @@ class Tasks(Service):
         return t['id']
 
     def _lock(self, t, host_id, newstate):
-        """kojihub Task.lock: True if the task is now ASSIGNED/OPEN for host_id."""
+        """kojihub/kojihub.py: Task.lock: True if the task is now ASSIGNED/OPEN for host_id."""
         state, other = t['state'], t['host_id']
         if state == TS['ASSIGNED']:
             if other != host_id:
@@ -87,13 +91,13 @@ class Tasks(Service):
         elif state == TS['OPEN']:
             if other == host_id:
                 self.state.warn("task %d is already open and handled by %d (double open)"
-                           % (t['id'], host_id))
+                                % (t['id'], host_id))
             return False
         elif state != TS['FREE']:
             return False            # CANCELED, CLOSED or FAILED
         elif newstate == 'OPEN':
             self.state.warn("host %d opened task %d that was FREE (not assigned to it)"
-                       % (host_id, t['id']))
+                            % (host_id, t['id']))
         t['state'], t['host_id'] = TS[newstate], host_id
         if newstate == 'OPEN':
             t['start_ts'] = time.time()
@@ -103,7 +107,7 @@ class Tasks(Service):
         return True
 
     def _free(self, t):
-        """kojihub Task.free"""
+        """kojihub/kojihub.py: Task.free"""
         if t['state'] in FINISHED:
             raise koji.GenericError("Cannot free task %i, state is %s"
                                     % (t['id'], TS[t['state']]))
@@ -127,7 +131,7 @@ class Tasks(Service):
         return [c for c in self.state.tasks.values() if c['parent'] == task_id]
 
     def _result(self, t, raise_fault=True):
-        """kojihub Task.getResult"""
+        """kojihub/kojihub.py: Task.getResult"""
         if t['state'] == TS['CANCELED']:
             raise koji.GenericError("Task %i is canceled" % t['id'])
         if t['state'] not in (TS['CLOSED'], TS['FAILED']):
@@ -140,6 +144,7 @@ class Tasks(Service):
             return {'faultCode': f.faultCode, 'faultString': f.faultString}
 
     def rpc_getTaskInfo(self, task_id, request=False, strict=False):
+        """kojihub/kojihub.py: RootExports.getTaskInfo"""
         ids = task_id if isinstance(task_id, (list, tuple)) else [task_id]
         ret = []
         for tid in ids:
@@ -150,20 +155,25 @@ class Tasks(Service):
         return ret if isinstance(task_id, (list, tuple)) else ret[0]
 
     def rpc_getTaskRequest(self, taskId):
+        """kojihub/kojihub.py: RootExports.getTaskRequest"""
         return list(xmlrpc.client.loads(self.get(taskId)['request'])[0])
 
     def rpc_getTaskResult(self, taskId, raise_fault=True):
+        """kojihub/kojihub.py: RootExports.getTaskResult"""
         return self._result(self.get(taskId), raise_fault)
 
     def rpc_getTaskChildren(self, task_id, request=False, strict=False):
+        """kojihub/kojihub.py: RootExports.getTaskChildren"""
         if strict:
             self.get(task_id)
         return [self.info(c, request) for c in self.children(_int(task_id))]
 
     def rpc_taskFinished(self, taskId):
+        """kojihub/kojihub.py: RootExports.taskFinished"""
         return self.get(taskId)['state'] in FINISHED
 
     def rpc_cancelTask(self, task_id, recurse=True):
+        """kojihub/kojihub.py: RootExports.cancelTask"""
         t = self.get(task_id)
         s = self.state.session
         host = next((h for h in self.state.hosts.values() if s and h['user_id'] == s.user_id), None)
@@ -173,6 +183,7 @@ class Tasks(Service):
         self.cancel(t, recurse)
 
     def rpc_cancelTaskChildren(self, task_id):
+        """kojihub/kojihub.py: RootExports.cancelTaskChildren"""
         if self.state.session is None:
             raise koji.ActionNotAllowed("you must be logged in for this operation")
         t = self.get(task_id)
@@ -185,6 +196,7 @@ class Tasks(Service):
             self.cancel(child)
 
     def rpc_listTaskOutput(self, taskID, stat=False, all_volumes=False, strict=False):
+        """kojihub/kojihub.py: RootExports.listTaskOutput (list_task_output)"""
         if strict:
             self.get(taskID)
         base = self.state.workdir / koji.pathinfo.taskrelpath(_int(taskID))
@@ -204,6 +216,7 @@ class Tasks(Service):
         return result
 
     def rpc_downloadTaskOutput(self, taskID, fileName, offset=0, size=-1, volume=None):
+        """kojihub/kojihub.py: RootExports.downloadTaskOutput"""
         size = _int(size)
         self.uploads.volume(volume)
         if '..' in fileName:
@@ -221,6 +234,7 @@ class Tasks(Service):
             return koji.util.base64encode(f.read(size))
 
     def host_getHostTasks(self):
+        """kojihub/kojihub.py: HostExports.getHostTasks"""
         host = self.sessions.current_host()
         tasks = []
         for t in self.state.tasks.values():
@@ -249,6 +263,7 @@ class Tasks(Service):
                 if t['state'] == TS['ASSIGNED'] and t['host_id'] == host['id']]
 
     def host_openTask(self, task_id):
+        """kojihub/kojihub.py: HostExports.openTask"""
         host = self.sessions.current_host()
         t = self.get(task_id)
         if not self._lock(t, host['id'], 'OPEN'):
@@ -258,6 +273,7 @@ class Tasks(Service):
         return info
 
     def host_closeTask(self, task_id, response):
+        """kojihub/kojihub.py: HostExports.closeTask"""
         host = self.sessions.current_host()
         t = self.get(task_id)
         self.assert_owns(t, host)
@@ -266,6 +282,7 @@ class Tasks(Service):
         self._finish(t, response, TS['CLOSED'])
 
     def host_failTask(self, task_id, response):
+        """kojihub/kojihub.py: HostExports.failTask"""
         host = self.sessions.current_host()
         t = self.get(task_id)
         self.assert_owns(t, host)
@@ -279,16 +296,18 @@ class Tasks(Service):
         t['completion_time'] = _iso(t['completion_ts'])
 
     def host_freeTasks(self, tasks):
+        """kojihub/kojihub.py: HostExports.freeTasks"""
         host = self.sessions.current_host()
         for task_id in tasks:
             t = self.get(task_id)
             if not self._owns(t, host):
                 self.state.warn("host %d freeTasks: task %d is not open on it (skipped)"
-                           % (host['id'], t['id']))
+                                % (host['id'], t['id']))
                 continue
             self._free(t)
 
     def host_setTaskWeight(self, task_id, weight):
+        """kojihub/kojihub.py: HostExports.setTaskWeight"""
         host = self.sessions.current_host()
         t = self.get(task_id)
         self.assert_owns(t, host)
@@ -299,6 +318,7 @@ class Tasks(Service):
                                       % (weight, type(weight), float))
 
     def host_refuseTask(self, task_id, soft=True, msg=''):
+        """kojihub/kojihub.py: HostExports.refuseTask"""
         soft, msg = bool(soft), str(msg)
         host = self.sessions.current_host()
         t = self.get(task_id)
@@ -310,6 +330,7 @@ class Tasks(Service):
         self._free(t)
 
     def host_subtask(self, method, arglist, parent, **opts):
+        """kojihub/kojihub.py: HostExports.subtask"""
         host = self.sessions.current_host()
         ptask = self.get(parent)
         self.assert_owns(ptask, host)
@@ -320,13 +341,14 @@ class Tasks(Service):
         if 'kwargs' in opts:
             arglist = koji.encode_args(*arglist, **opts.pop('kwargs'))
         return self.make_task(method, arglist, ptask['owner'],
-                               arch=opts.get('arch', ptask['arch']),
-                               channel=opts.get('channel', self.state.channels[ptask['channel_id']]),
-                               priority=opts.get('priority', ptask['priority'] - 1),
-                               parent=ptask['id'], label=opts.get('label'),
-                               assign=opts.get('assign'))
+                              arch=opts.get('arch', ptask['arch']),
+                              channel=opts.get('channel', self.state.channels[ptask['channel_id']]),
+                              priority=opts.get('priority', ptask['priority'] - 1),
+                              parent=ptask['id'], label=opts.get('label'),
+                              assign=opts.get('assign'))
 
     def host_subtask2(self, parent_, taskopts_, method_, *args, **opts):
+        """kojihub/kojihub.py: HostExports.subtask2"""
         return self.host_subtask(method_, koji.encode_args(*args, **opts), parent_, **taskopts_)
 
     def _wait_check(self, parent):
@@ -337,6 +359,7 @@ class Tasks(Service):
         return finished, unfinished
 
     def host_taskSetWait(self, parent, tasks):
+        """kojihub/kojihub.py: HostExports.taskSetWait"""
         self.sessions.current_host()
         self.get(parent)['waiting'] = True
         for c in self.children(parent):
@@ -346,6 +369,7 @@ class Tasks(Service):
                 c['awaited'] = False
 
     def host_taskWait(self, parent):
+        """kojihub/kojihub.py: HostExports.taskWait"""
         self.sessions.current_host()
         finished, unfinished = self._wait_check(parent)
         for tid in finished:
@@ -353,6 +377,7 @@ class Tasks(Service):
         return [finished, unfinished]
 
     def host_taskWaitResults(self, parent, tasks, canfail=None):
+        """kojihub/kojihub.py: HostExports.taskWaitResults"""
         self.sessions.current_host()
         canfail = canfail or []
         self.get(parent)['waiting'] = False
@@ -490,7 +515,7 @@ class Tasks(Service):
             return self.task(task_id)
 
     def rpc_getTaskDescendents(self, task_id, request=False):
-        """kojihub get_task_descendents: {str(task id): [child infos]} over the tree"""
+        """kojihub/kojihub.py: get_task_descendents: {str(task id): [child infos]} over the tree"""
         result, queue = {}, [self.get(task_id)['id']]
         while queue:
             tid = queue.pop(0)

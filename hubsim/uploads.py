@@ -13,7 +13,7 @@ from .state import Service
 
 
 def _verify_class(verify):
-    """kojihub get_verify_class"""
+    """kojihub/kojihub.py: get_verify_class"""
     if verify == 'md5':
         return hashlib.md5
     if verify == 'adler32':
@@ -26,7 +26,9 @@ def _verify_class(verify):
 
 
 class Uploads(Service):
-    """Uploads into <topdir>/work"""
+    """Uploads into <topdir>/work (kojihub/kojihub.py: RootExports.uploadFile, checkUpload,
+    get_upload_path; kojixmlrpc.py's raw POST, kojihub.py: handle_upload).
+    Public: volume, upload_path, raw_upload, uploaded."""
 
     uses = ('sessions', 'tasks')
 
@@ -35,7 +37,7 @@ class Uploads(Service):
             raise koji.GenericError('No such entry in table volume: %s' % volume)
 
     def _upload_path(self, reldir, name, create=False, volume=None):
-        """kojihub get_upload_path"""
+        """kojihub/kojihub.py: get_upload_path"""
         orig_reldir, orig_name = reldir, name
         head, name = os.path.split(name)
         if head or name.startswith('.'):
@@ -107,6 +109,7 @@ class Uploads(Service):
 
     def rpc_uploadFile(self, path, name, size, md5sum, offset, data, volume=None,
                        checksum=None):
+        """kojihub/kojihub.py: RootExports.uploadFile"""
         if self.state.session is None:
             raise koji.ActionNotAllowed("you must be logged in for this operation")
         contents = base64.b64decode(data)
@@ -148,6 +151,7 @@ class Uploads(Service):
         return True
 
     def rpc_checkUpload(self, path, name, verify=None, tail=None, volume=None):
+        """kojihub/kojihub.py: RootExports.checkUpload"""
         fn = self._upload_path(path, name, volume=volume)
         if not os.path.exists(fn):
             return None

@@ -13,7 +13,7 @@ def iso(ts):
 
 
 def as_int(value):
-    """kojihub convert_value(value, cast=int)"""
+    """kojihub/kojihub.py: convert_value(value, cast=int)"""
     if value is None:
         raise koji.ParameterError("Invalid type, expected type %s" % int)
     try:

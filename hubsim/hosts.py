@@ -8,6 +8,7 @@ import koji
 import koji.util
 
 from .state import Service
+from .values import by_id_or_name
 
 
 class Hosts(Service):
@@ -43,8 +44,7 @@ class Hosts(Service):
 
     def rpc_getHost(self, hostInfo, strict=False, event=None):
         """kojihub/kojihub.py: RootExports.getHost (get_host)"""
-        h = self.state.hosts.get(hostInfo) if isinstance(hostInfo, int) else next(
-            (h for h in self.state.hosts.values() if h['name'] == hostInfo), None)
+        h = by_id_or_name(self.state.hosts, hostInfo)
         if h is None:
             if strict:
                 raise koji.GenericError('Invalid hostInfo: %s' % hostInfo)

@@ -18,7 +18,7 @@ from koji.xmlrpcplus import Fault, dumps, getparser
 from .buildroots import Buildroots
 from .builds import Builds
 from .distrepos import DistRepos
-from .files import FileServer
+from .files import FileServer, stop_server
 from .front import Front
 from .hosts import Hosts
 from .policies import Policy
@@ -234,9 +234,7 @@ class HubSimulator:
 
     def _close(self):
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        stop_server(server)
 
     @property
     def url(self):

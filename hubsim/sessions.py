@@ -9,7 +9,7 @@ import koji
 import koji.util
 
 from .state import Service
-from .values import iso as _iso
+from .values import by_id_or_name, iso as _iso
 
 
 # kojihub/auth.py RetryWhitelist: the only calls that may repeat a callnum
@@ -203,8 +203,7 @@ class Sessions(Service):
             if self.state.session is None:
                 raise koji.GenericError("No user provided")
             userInfo = self.state.session.user_id
-        u = self.state.users.get(userInfo) if isinstance(userInfo, int) else next(
-            (u for u in self.state.users.values() if u['name'] == userInfo), None)
+        u = by_id_or_name(self.state.users, userInfo)
         if u is None:
             if strict:
                 raise koji.GenericError("No such user: %r" % userInfo)

@@ -8,7 +8,7 @@ import koji
 import koji.util
 
 from .state import Service
-from .values import as_int as _int
+from .values import as_int as _int, by_id_or_name
 
 
 class Tags(Service):
@@ -21,8 +21,7 @@ class Tags(Service):
     def tag(self, info, strict=True):
         if isinstance(info, dict):
             info = info.get('id', info.get('name'))
-        tag = self.state.tags.get(info) if isinstance(info, int) else next(
-            (t for t in self.state.tags.values() if t['name'] == info), None)
+        tag = by_id_or_name(self.state.tags, info)
         if tag is None and strict:
             raise koji.GenericError("No such tagInfo: %r" % info)
         return tag
@@ -41,8 +40,7 @@ class Tags(Service):
 
     def rpc_getBuildTarget(self, info, event=None, strict=False):
         """kojihub/kojihub.py: RootExports.getBuildTarget (get_build_target)"""
-        target = self.state.targets.get(info) if isinstance(info, int) else next(
-            (t for t in self.state.targets.values() if t['name'] == info), None)
+        target = by_id_or_name(self.state.targets, info)
         if target is None and strict:
             raise koji.GenericError("No such build target: %s" % info)
         return target and dict(target)

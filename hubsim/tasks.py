@@ -274,23 +274,19 @@ class Tasks(Service):
 
     def host_closeTask(self, task_id, response):
         """kojihub/kojihub.py: HostExports.closeTask"""
-        host = self.sessions.current_host()
-        t = self.get(task_id)
-        self.assert_owns(t, host)
-        if self.state.strict_results:
-            self._check_response(t, response, fault=False)
-        self._finish(t, response, TS['CLOSED'])
+        self._finish(task_id, response, TS['CLOSED'])
 
     def host_failTask(self, task_id, response):
         """kojihub/kojihub.py: HostExports.failTask"""
+        self._finish(task_id, response, TS['FAILED'])
+
+    def _finish(self, task_id, response, state):
+        """kojihub/kojihub.py: Task.close / Task.fail of the calling host's own task"""
         host = self.sessions.current_host()
         t = self.get(task_id)
         self.assert_owns(t, host)
         if self.state.strict_results:
-            self._check_response(t, response, fault=True)
-        self._finish(t, response, TS['FAILED'])
-
-    def _finish(self, t, response, state):
+            self._check_response(t, response, fault=state == TS['FAILED'])
         t['result'], t['state'] = response, state
         t['completion_ts'] = time.time()
         t['completion_time'] = _iso(t['completion_ts'])

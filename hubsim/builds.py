@@ -1,7 +1,7 @@
 """Builds, packages, tagging and notifications of the simulated hub.
 
-A mixin of HubState (state.py): methods named rpc_<name>/host_<name> are
-exported as in state.py, and share its tables and lock.  The rules and
+The Builds service (state.py: Service): its rpc_<name>/host_<name> methods are
+exported by front.py; its data are the shared HubState's.  The rules and
 messages are kojihub's (new_build/recycle_build, import_build/import_rpm,
 _direct_tag_build, build_notification, tag_notification); RPM headers are
 read with the rpm command line, as the hub would with librpm.
@@ -65,8 +65,8 @@ class Builds(Service):
         return self.state.users[user_id]['name'] if user_id in self.state.users else None
 
     def rpc_getAverageBuildDuration(self, package, age=None):
-        """kojihub getAverageBuildDuration: the mean seconds from creation to completion of the
-        package's COMPLETE builds made by a task (within the last ``age`` months); None if none"""
+        """kojihub/kojihub.py: RootExports.getAverageBuildDuration: the mean seconds from
+        creation to completion of the package's COMPLETE builds made by a task (within the last ``age`` months); None if none"""
         name = package if isinstance(package, str) else next(
             (n for n, i in self.state.package_ids.items() if i == package), None)
         if name not in self.state.package_ids:
@@ -495,7 +495,7 @@ class Builds(Service):
                                     **self._task_opts(priority, channel))
 
     def rpc_tagBuild(self, tag, build, force=False, fromtag=None):
-        """RootExports.tagBuild: checks, then a tagBuild task (priority 10)"""
+        """kojihub/kojihub.py: RootExports.tagBuild: checks, then a tagBuild task (priority 10)"""
         user_id = self._login_user()
         b = self.find_build(build, strict=True)
         t = self.tags.tag(tag)
@@ -649,7 +649,7 @@ class Builds(Service):
 
     def rpc_getChangelogEntries(self, buildID=None, taskID=None, filepath=None, author=None,
                                 before=None, after=None, queryOpts=None, strict=False):
-        """kojihub get_changelog_entries of a build: its SRPM's %changelog, newest first
+        """kojihub/kojihub.py: RootExports.getChangelogEntries of a build: its SRPM's %changelog, newest first
         (added by helper OPS for buildNotification; only buildID, limit and offset)"""
         if buildID is None:
             raise koji.GenericError("hubsim: getChangelogEntries is only simulated for a buildID")

@@ -1,8 +1,9 @@
 """Dist repos of the simulated hub: RPM signatures, signed copies, distRepo, distRepoMove.
 
-A mixin of HubState (state.py): methods named rpc_<name>/host_<name> are exported as
-in state.py and share its tables and lock.  It comes before BuildsMixin and ReposMixin
-in HubState's bases, because it extends their RPM import and repoDone.
+The DistRepos service (state.py: Service): its rpc_<name>/host_<name> methods are
+exported by front.py; its data are the shared HubState's.  Builds calls its
+add_file_sigs after an RPM import; its host.repoDone hands a repo that is not a
+dist repo to Repos.complete_repo.
 
 What kojihub 1.35 does (kojihub/kojihub.py), minus the database:
 
@@ -328,10 +329,10 @@ class DistRepos(Service):
 
     def host_repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
         """kojihub/kojihub.py: HostExports.repoDone: a dist repo's files are in place already (distRepoMove);
-        other repos are Repos.repo_done's"""
+        other repos are Repos.complete_repo's"""
         r = self.state.repos.get(as_int(repo_id))
         if r is None or not r['dist']:
-            return self.repos.repo_done(repo_id, data, expire=expire, repo_json_updates=repo_json_updates)
+            return self.repos.complete_repo(repo_id, data, expire=expire, repo_json_updates=repo_json_updates)
         self.sessions.current_host()
         if not isinstance(data, dict):
             raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"

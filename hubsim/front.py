@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import koji
 import koji.util
 from koji.xmlrpcplus import Fault

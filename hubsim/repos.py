@@ -1,7 +1,7 @@
 """Repos of the simulated hub: repoInit/repoDone, the repo.* request API, newRepo.
 
-A mixin of HubState (state.py): methods named rpc_<name>/host_<name>/repo_<name> are
-exported as in state.py, and share its tables and lock.
+The Repos service (state.py: Service): its rpc_<name>/host_<name>/repo_<name>
+methods are exported by front.py; its data are the shared HubState's.
 
 What kojihub 1.35+ does (kojihub.py repo_init/repo_done/newRepo, repos.py request_repo,
 get_repo, check_repo_request, check_repo_queue, repo_done_hook), minus the database:
@@ -63,7 +63,7 @@ def _convert_opts(opts, strict=False):
 class Repos(Service):
     """Repos, repo requests and events (kojihub/repos.py: RepoExports, request_repo,
     check_repo_queue; kojihub/kojihub.py: HostExports.repoInit, repoDone, newRepo).
-    Public: repo_done (HostExports.repoDone of a non-dist repo), set_repo_state, repo_view,
+    Public: complete_repo (HostExports.repoDone of a non-dist repo), set_repo_state, repo_view,
     and the test API add_repo, repo, write_repo_rpmlist."""
 
     uses = ('builds', 'sessions', 'tags', 'tasks')
@@ -253,7 +253,7 @@ class Repos(Service):
         self.state.local.committed = True
         return [repo_id, event_id]
 
-    def repo_done(self, repo_id, data, expire=False, repo_json_updates=None):
+    def complete_repo(self, repo_id, data, expire=False, repo_json_updates=None):
         """kojihub HostExports.repoDone"""
         self.sessions.current_host()
         r = self.state.repos.get(as_int(repo_id))
@@ -465,7 +465,8 @@ class Repos(Service):
 
     def rpc_newRepo(self, tag, event=None, src=None, debuginfo=None, separate_src=None,
                     opts=None):
-        """kojihub newRepo (koji regen-repo): a newRepo task in the createrepo channel"""
+        """kojihub/kojihub.py: RootExports.newRepo (koji regen-repo): a newRepo task in the
+        createrepo channel"""
         if not (self.sessions.has_perm('admin') or self.sessions.has_perm('repo') or
                 self.sessions.has_perm('regen-repo')):
             raise koji.ActionNotAllowed('regen-repo permission required')

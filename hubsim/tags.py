@@ -3,7 +3,6 @@ get_build_target, repo_info)."""
 
 from __future__ import annotations
 
-
 import koji
 import koji.util
 

@@ -246,7 +246,7 @@ class Tasks(Service):
         return tasks
 
     def host_getTasks(self):
-        """scheduler.get_tasks_for_host: ASSIGNED tasks (auto_assign plays scheduler)"""
+        """kojihub/scheduler.py: get_tasks_for_host: ASSIGNED tasks (auto_assign plays scheduler)"""
         host = self.sessions.current_host()
         if self.state.auto_assign and host['ready'] and host['enabled']:
             arches = host['arches'].split() + ['noarch']

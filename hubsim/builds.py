@@ -66,7 +66,8 @@ class Builds(Service):
 
     def rpc_getAverageBuildDuration(self, package, age=None):
         """kojihub/kojihub.py: RootExports.getAverageBuildDuration: the mean seconds from
-        creation to completion of the package's COMPLETE builds made by a task (within the last ``age`` months); None if none"""
+        creation to completion of the package's COMPLETE builds made by a task (within the
+        last ``age`` months); None if none"""
         name = package if isinstance(package, str) else next(
             (n for n, i in self.state.package_ids.items() if i == package), None)
         if name not in self.state.package_ids:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: prepares the host (idempotent), then runs the whole suite
-# (unit, integration against real rootless podman, end to end) as the
+# (unit, integration against real rootless podman, end to end, and the hub
+# simulator's own tests in hubsim/tests: pyproject.toml testpaths) as the
 # unprivileged build user. Extra arguments go to pytest. Run as root.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -58,7 +58,8 @@ def test_daemon_tasks_and_env_commands_use_one_store(tmp_path, mocker, monkeypat
 
     now = datetime.now(timezone.utc)
     store = EnvironmentStore(envcli.settings_for(args).path)
-    store.record(make_env("adjutant-stale", created=now - timedelta(days=5), last_used=now - timedelta(days=5)))  # past cache_max_age_days = 3
+    past = now - timedelta(days=5)   # past cache_max_age_days = 3
+    store.record(make_env("adjutant-stale", created=past, last_used=past))
     store.record(make_env("adjutant-fresh", created=now, last_used=now))
     containers = mocker.Mock(name="ContainerManager")
     containers.list_containers.return_value = []

@@ -1,17 +1,61 @@
-"""The XML-RPC side of the simulated hub: HTTP transport, Koji's session
-parameters, marshalling and fault encoding (as kojihub/kojixmlrpc.py does)."""
+"""The simulated hub as tests use it: HTTP transport, Koji's session parameters,
+marshalling and fault encoding (as kojihub/kojixmlrpc.py does), and HubSimulator,
+which composes the shared state, the services and the XML-RPC front."""
 
 from __future__ import annotations
 
+import functools
+import secrets
 import threading
+import types
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import koji
+import koji.util
 from koji.xmlrpcplus import Fault, dumps, getparser
 
-from .files import FileServer
+from .buildroots import Buildroots
+from .builds import Builds
+from .distrepos import DistRepos
+from .files import FileServer, stop_server
+from .front import Front
+from .hosts import Hosts
+from .policies import Policy
+from .repos import Repos
+from .sessions import Sessions
 from .state import HubState
+from .tags import Tags
+from .tasks import Tasks
+from .uploads import Uploads
+
+#: the hub's services, by the name the others know them by
+SERVICES = {'sessions': Sessions, 'tasks': Tasks, 'hosts': Hosts, 'buildroots': Buildroots,
+            'tags': Tags, 'builds': Builds, 'repos': Repos, 'distrepos': DistRepos,
+            'policy': Policy, 'uploads': Uploads}
+#: what tests call on the hub besides the RPCs: service -> method names
+TEST_API = {
+    'sessions': ('add_user',),
+    'hosts': ('add_host', 'set_host_enabled', 'host'),
+    'tags': ('add_tag', 'add_target', 'add_external_repo', 'tag'),
+    'repos': ('add_repo', 'repo', 'write_repo_rpmlist'),
+    'buildroots': ('add_rpm',),
+    'builds': ('add_package', 'add_past_build', 'import_build', 'add_notification', 'add_group',
+               'build', 'tagged', 'tag_rows'),
+    'distrepos': ('dist_repo', 'add_rpm_sig', 'write_signed_rpm'),
+    'policy': ('set_policy',),
+    'tasks': ('create_task', 'assign', 'cancel_task', 'run_scheduler', 'task', 'wait_task'),
+    'uploads': ('uploaded',),
+}
+EXPORT_PREFIXES = {'rpc_': '', 'host_': 'host.', 'repo_': 'repo.'}
+
+
+def exported(cls):
+    """(XML-RPC name, method name) of a service class's exported calls."""
+    for attr in dir(cls):
+        for prefix, ns in EXPORT_PREFIXES.items():
+            if attr.startswith(prefix):
+                yield ns + attr[len(prefix):], attr
 
 
 def _auth(headers, qargs):
@@ -86,17 +130,54 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class HubSimulator(HubState):
+class HubSimulator:
     """A Koji hub on 127.0.0.1 (XML-RPC at .url) plus a file server for topdir
-    (.topurl).  All HubState test-API methods are thread-safe."""
+    (.topurl).  Its data are the HubState's (hub.tasks, hub.users, ... read and set
+    through it), its rules the services' (hub.svc.<name>); every RPC is also a
+    method here (hub.rpc_getUser, hub.host_openTask, ...) that a subclass may wrap,
+    and the test API (TEST_API) is the services' own.  All of it is thread-safe."""
 
     def __init__(self, topdir):
-        super().__init__(topdir)
+        self.state = HubState(topdir)
+        services = {name: cls(self.state) for name, cls in SERVICES.items()}
+        for service in services.values():
+            service.connect(services)
+        self.svc = types.SimpleNamespace(**services)
+        self.svc.policy.load_defaults()
+        self.state.admin_id = self.svc.sessions.add_user('hubsim-admin', secrets.token_hex(8),
+                                                         perms=('admin',))
+        registry = {name: getattr(self, attr) for cls in SERVICES.values()
+                    for name, attr in exported(cls)}
+        self.front = Front(self.state, self.svc.sessions, self.svc.uploads, registry)
         self.files = FileServer(self.topdir)
         self._server = None
         self._port = 0
         self._drops = {}
         self._timer = None
+
+    # -- the shared state's data, as attributes of the hub
+    def __getattr__(self, name):
+        state = self.__dict__.get('state')
+        if state is None or name.startswith('__'):
+            raise AttributeError(name)
+        return getattr(state, name)
+
+    def __setattr__(self, name, value):
+        state = self.__dict__.get('state')
+        if state is not None and name not in self.__dict__ and hasattr(state, name):
+            setattr(state, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def dispatch(self, method, params, auth):
+        return self.front.dispatch(method, params, auth)
+
+    def upload(self, qargs, body, auth):
+        return self.front.upload(qargs, body, auth)
+
+    @property
+    def buildroots(self):
+        return self.svc.buildroots.buildroots
 
     # -- lifecycle
     def start(self):
@@ -153,9 +234,7 @@ class HubSimulator(HubState):
 
     def _close(self):
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        stop_server(server)
 
     @property
     def url(self):
@@ -164,3 +243,34 @@ class HubSimulator(HubState):
     @property
     def topurl(self):
         return self.files.url
+
+
+def _rpc(service, attr):
+    """HubSimulator.<attr>: the service's call, its arguments checked as kojixmlrpc does."""
+    def call(self, *args, **kwargs):
+        return koji.util.call_with_argcheck(getattr(getattr(self.svc, service), attr), args, kwargs)
+    call.__name__ = call.__qualname__ = attr
+    call.__doc__ = getattr(SERVICES[service], attr).__doc__
+    return call
+
+
+def _test_api(service, attr):
+    @functools.wraps(getattr(SERVICES[service], attr))
+    def call(self, *args, **kwargs):
+        return getattr(getattr(self.svc, service), attr)(*args, **kwargs)
+    return call
+
+
+def _install():
+    seen = {}
+    for service, cls in SERVICES.items():
+        for name, attr in exported(cls):
+            assert name not in seen, "%s exported by %s and %s" % (name, seen[name], service)
+            seen[name] = service
+            setattr(HubSimulator, attr, _rpc(service, attr))
+    for service, attrs in TEST_API.items():
+        for attr in attrs:
+            setattr(HubSimulator, attr, _test_api(service, attr))
+
+
+_install()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import koji
 import pytest
 
-from . import HubSimulator
-from .policies import DEFAULT_POLICIES
+from hubsim import HubSimulator
+from hubsim.policies import DEFAULT_POLICIES
+
 from .test_hubsim import PW
 
 

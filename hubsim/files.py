@@ -9,6 +9,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
+def stop_server(server):
+    """Shut an http.server down (its serve_forever thread ends) and close its socket."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -29,9 +36,7 @@ class FileServer:
 
     def stop(self):
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        stop_server(server)
 
     @property
     def url(self):

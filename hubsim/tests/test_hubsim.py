@@ -14,7 +14,7 @@ import pytest
 import requests
 from koji.xmlrpcplus import Fault, dumps
 
-from . import HubSimulator
+from hubsim import HubSimulator
 
 PW = 'secret'
 TASKDIR = koji.pathinfo.taskrelpath
@@ -567,7 +567,7 @@ class FakeBuildArch(koji.tasks.BaseTaskHandler):
 
 
 def test_koji_daemon_task_manager(hub, repo, tmp_path, monkeypatch):
-    logging.getLogger('koji').setLevel(logging.CRITICAL)
+    monkeypatch.setattr(logging.getLogger('koji'), 'level', logging.CRITICAL)
     # TaskManager refuses work above 4x the CPUs' load; this test is about the protocol, not the load.
     monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
     hub.add_rpm('bash', '5.2', '1.fc40', None, 'x86_64', 'aa' * 16, 100, 1700000000)

@@ -8,11 +8,10 @@ import shutil
 
 import koji
 import pytest
-from noarchrpms import build_noarch_copies
 
+from hubsim.noarch import check_noarch_rpms
 from koji_adjutant.tasks.buildarch import noarch_rpmdiff
-
-from .noarch import check_noarch_rpms
+from tests.noarchrpms import build_noarch_copies
 
 TASKS = {"x86_64": 11, "i686": 12}
 

@@ -12,7 +12,7 @@ koji client library (koji.ClientSession, koji.daemon, koji.tasks).
         assert hub.wait_task(tid)['state'] == 'CLOSED'
         assert hub.violations == []
 
-Builds, packages, tagging (builds.py):
+Builds, packages, tagging (builds.py, Builds):
 
     hub.add_package('f40', 'foo', owner='alice', blocked=False)   # getPackageConfig
     bid = hub.import_build([srpm, rpm], tag='f40')  # COMPLETE, files under packages/
@@ -21,7 +21,7 @@ Builds, packages, tagging (builds.py):
     hub.build(bid)      # get_build() fields + 'state' name, 'rpms', 'tags'
     hub.tagged('f40')   # ['foo-1.0-1', ...], latest tagging first
 
-Policies (policies.py) are kojihub's: its default policies as rule text
+Policies (policies.py, Policy) are kojihub's: its default policies as rule text
 (build_from_srpm, build_from_repo_id and build_from_scm allow admins only),
 evaluated by koji.policy; a policy the hub lacks is allowed by checkPolicy
 and unknown to evalPolicy.  A test sets one as hub.conf [policy] would:
@@ -37,10 +37,17 @@ stays) and must be outputs of the build task's own tree.  A subtask with
 assign=host_id is ASSIGNED to that host only; assign() refuses a host that is
 not in the task's channel or lacks its arch.
 
-Modules: state.py (data and kojihub's rules), server.py (XML-RPC transport,
-HubSimulator, suspend/drop_response), files.py (topurl file server), builds.py
-(builds, tagging, notifications, host listings), policies.py (policy rules and
-tests), values.py (shared conversions).
+Layout (ADR 0010): state.py holds the shared data (HubState) and the Service
+base; each service owns one part of kojihub's rules and calls the others through
+their public methods only: sessions.py, tasks.py, hosts.py, buildroots.py,
+tags.py, builds.py, repos.py, distrepos.py, policies.py (Policy), uploads.py.
+front.py dispatches XML-RPC method names to them (session checks, callnums,
+multicall); server.py's HubSimulator composes it all and serves it (HTTP
+transport, suspend/drop_response); files.py is the topurl file server,
+values.py and noarch.py shared helpers.  hub.svc.<service> reaches a service;
+hub.<table> (hub.tasks, hub.users, ...) the shared state.
+
+This package is the tests' and is not installed with koji_adjutant.
 """
 
 from .server import HubSimulator

@@ -13,9 +13,10 @@ from types import SimpleNamespace
 import koji
 import pytest
 from koji.xmlrpcplus import Fault
-from signedrpms import RpmSigner, build_package
 
-from . import HubSimulator
+from hubsim import HubSimulator
+from tests.signedrpms import RpmSigner, build_package
+
 from .test_hubsim import PW, session
 
 TAG = 'dist-tag'
@@ -175,7 +176,7 @@ def test_dist_repo_needs_the_permission_or_the_dist_repo_policy(hub):
 
 def test_cancel_others_cancels_the_tags_running_dist_repo_tasks(hub, admin):
     first = admin.distRepo(TAG, [], **CLI_OPTS)
-    hub._tag(TAG)['extra']['distrepo.cancel_others'] = True
+    hub.tag(TAG)['extra']['distrepo.cancel_others'] = True
     second = admin.distRepo(TAG, [], **CLI_OPTS)
     assert (hub.task(first)['state'], hub.task(second)['state']) == ('CANCELED', 'FREE')
 

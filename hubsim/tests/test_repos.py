@@ -10,7 +10,8 @@ import time
 import koji
 import pytest
 
-from . import HubSimulator
+from hubsim import HubSimulator
+
 from .test_builds import files
 from .test_hubsim import PW, host_session, open_task, put, session
 
@@ -147,7 +148,7 @@ def test_repo_request_queues_a_new_repo_task_until_a_repo_satisfies_it(hub, host
     assert (task['method'], task['channel'], task['priority'], task['state']) == \
         ('newRepo', 'createrepo', 15, 'FREE')
     args, kwargs = decoded_request(hub, req['task_id'])
-    assert args == [{'id': hub._tag(TAG)['id'], 'name': TAG}] and kwargs == {'opts': {}}
+    assert args == [{'id': hub.tag(TAG)['id'], 'name': TAG}] and kwargs == {'opts': {}}
     again = user.repo.request(TAG, min_event='last')
     assert again['duplicate'] and again['request']['id'] == req['id']
     assert user.repo.checkRequest(req['id'])['task']['id'] == req['task_id']

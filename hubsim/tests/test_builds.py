@@ -6,7 +6,8 @@ from __future__ import annotations
 import koji
 import pytest
 
-from . import HubSimulator
+from hubsim import HubSimulator
+
 from .test_hubsim import PW, host_session, session
 
 TASKDIR = koji.pathinfo.taskrelpath
@@ -40,7 +41,7 @@ def test_import_build_stores_files_rows_and_tagging(hub, rpms):
             assert len(f.read()) == r['size']
         assert len(r['payloadhash']) == 32 and r['buildtime'] > 0 and r['build_id'] == bid
     assert hub.tagged('f40') == ['foo-1.0-1'] and hub.tagged('f40-build') == []
-    assert hub.packages[hub._tag('f40')['id']]['foo']['blocked'] is False
+    assert hub.packages[hub.tag('f40')['id']]['foo']['blocked'] is False
     # imported RPMs are known to buildroot listings (kojihub get_rpm by NVRA)
     assert hub.rpc_getRPM({'name': 'foo', 'version': '1.0', 'release': '1',
                            'arch': 'noarch'})['build_id'] == bid
@@ -62,10 +63,10 @@ def test_add_package_and_group(hub):
     hub.add_user('alice', PW)
     hub.add_package('f40', 'foo', owner='alice', blocked=True)
     hub.add_group('f40-build', 'build', ['bash', 'rpm-build'])
-    assert hub.packages[hub._tag('f40')['id']]['foo'] == \
+    assert hub.packages[hub.tag('f40')['id']]['foo'] == \
         {'blocked': True, 'owner_id': hub.rpc_getUser('alice')['id'], 'extra_arches': None,
          'create_event': hub.rpc_getLastEvent()['id']}
-    assert hub.groups[hub._tag('f40-build')['id']] == {'build': ['bash', 'rpm-build']}
+    assert hub.groups[hub.tag('f40-build')['id']] == {'build': ['bash', 'rpm-build']}
     with pytest.raises(koji.GenericError, match='No such tagInfo'):
         hub.add_package('nope', 'foo')
 
@@ -167,7 +168,7 @@ def test_init_complete_tag_build(hub, rpms):
     # no subscriber: completeBuild makes no buildNotification task
     assert [t['method'] for t in hub.tasks.values()] == ['build', 'buildArch']
     # the tagBuild subtask kojid's BuildTask starts, and its notification
-    tag_task = flow.s.host.subtask('tagBuild', [hub._tag('f40')['id'], bid, False, None, True],
+    tag_task = flow.s.host.subtask('tagBuild', [hub.tag('f40')['id'], bid, False, None, True],
                                    flow.tid)
     hub.assign(tag_task, flow.hid)
     flow.s.host.openTask(tag_task)
@@ -179,7 +180,7 @@ def test_init_complete_tag_build(hub, rpms):
     assert hub.tag_listing[-1]['creator_id'] == hub.rpc_getUser('alice')['id']
     with pytest.raises(koji.TagError, match=r'build foo-1.0-1 already tagged \(f40\)'):
         flow.s.host.tagBuild(tag_task, 'f40', bid)
-    assert flow.s.host.tagNotification(True, hub._tag('f40')['id'], None, bid,
+    assert flow.s.host.tagNotification(True, hub.tag('f40')['id'], None, bid,
                                        hub.rpc_getUser('alice')['id'], True) is None
     [cfg] = [flow.user.getPackageConfig('f40', 'foo')]
     assert (cfg['package_name'], cfg['blocked'], cfg['owner_name']) == \
@@ -268,7 +269,7 @@ def test_notifications_create_tasks_only_for_subscribers(hub, rpms):
     assert recipients == ['alice@example.com', 'hubsim-admin@hubsim.test']
     assert (build['nvr'], target['name'], info['owner'], info['arch']) == \
         ('foo-1.0-1', 'f40-candidate', hub.rpc_getUser('builder1')['id'], 'noarch')
-    f40, uid = hub._tag('f40')['id'], hub.rpc_getUser('alice')['id']
+    f40, uid = hub.tag('f40')['id'], hub.rpc_getUser('alice')['id']
     failed = flow.s.host.tagNotification(False, f40, None, bid, uid, False, 'TagError: no')
     assert hub.task(failed)['request'] == [['alice@example.com'], False, f40, None, bid, uid,
                                            False, 'TagError: no']
@@ -286,16 +287,16 @@ def test_tag_build_rules_move_and_force(hub, rpms):
     with pytest.raises(koji.TagError, match='Package foo blocked in f40'):
         s.host.tagBuild(tid, 'f40', foo)
     hub.add_package('f40', 'foo')
-    hub.tags[hub._tag('f40')['id']]['locked'] = True
+    hub.tags[hub.tag('f40')['id']]['locked'] = True
     with pytest.raises(koji.ActionNotAllowed, match='tag is locked'):
         s.host.tagBuild(tid, 'f40', foo)
-    hub.tags[hub._tag('f40')['id']]['locked'] = False
+    hub.tags[hub.tag('f40')['id']]['locked'] = False
     with pytest.raises(koji.TagError, match='build foo-1.0-1 not in tag f40'):
         s.host.tagBuild(tid, 'f40-build', foo, fromtag='f40')
     s.host.tagBuild(tid, 'f40', foo, fromtag='f40-build')
     assert (hub.tagged('f40'), hub.tagged('f40-build')) == (['foo-1.0-1'], [])
     s.host.tagBuild(tid, 'f40', foo, force=True)           # a forced retag
-    assert hub.tagged('f40') == ['foo-1.0-1'] and len(hub._tag_rows(tag_id=2)) == 1
+    assert hub.tagged('f40') == ['foo-1.0-1'] and len(hub.tag_rows(tag_id=2)) == 1
     assert hub.rpc_listTagged('f40-build', event=hub.tag_listing[0]['create_event']) != []
     hub.set_policy('tag', 'match operation tag :: deny no tagging of foo')
     with pytest.raises(koji.ActionNotAllowed, match=r'policy violation \(tag\): no tagging of foo'):
@@ -382,7 +383,7 @@ def test_client_tag_build_checks_then_creates_task(hub, rpms):
     task = hub.task(tid)
     assert (task['method'], task['priority'], task['owner'], task['request']) == \
         ('tagBuild', 10, hub.rpc_getUser('alice')['id'],
-         [hub._tag('f40')['id'], foo, False, hub._tag('f40-build')['id']])
+         [hub.tag('f40')['id'], foo, False, hub.tag('f40-build')['id']])
 
 
 def test_package_config_at_an_event_only_knows_listings_made_by_then(hub):

@@ -1,8 +1,9 @@
 """Dist repos of the simulated hub: RPM signatures, signed copies, distRepo, distRepoMove.
 
-A mixin of HubState (state.py): methods named rpc_<name>/host_<name> are exported as
-in state.py and share its tables and lock.  It comes before BuildsMixin and ReposMixin
-in HubState's bases, because it extends their RPM import and repoDone.
+The DistRepos service (state.py: Service): its rpc_<name>/host_<name> methods are
+exported by front.py; its data are the shared HubState's.  Builds calls its
+add_file_sigs after an RPM import; its host.repoDone hands a repo that is not a
+dist repo to Repos.complete_repo.
 
 What kojihub 1.35 does (kojihub/kojihub.py), minus the database:
 
@@ -49,6 +50,7 @@ from pathlib import Path
 import koji
 import koji.util
 
+from .state import Service
 from .values import as_int, iso
 
 TS = koji.TASK_STATES
@@ -60,50 +62,55 @@ _RPM_FIELDS = ('name', 'version', 'release', 'arch', 'id', 'epoch', 'draft', 'pa
                'buildtime', 'buildroot_id', 'build_id', 'metadata_only')
 
 
-class DistReposMixin:
-    # ------------------------------------------------------------ paths
+class DistRepos(Service):
+    """RPM signatures and dist repos (kojihub/kojihub.py: add_rpm_sig, write_signed_rpm,
+    RootExports.distRepo, HostExports.distRepoMove, HostExports.repoDone of a dist repo).
+    Public: rpm_row, add_file_sigs (called by Builds on import), and the test API."""
+
+    uses = ('buildroots', 'builds', 'policy', 'repos', 'sessions', 'tags', 'tasks', 'uploads')
+
     def _pathinfo(self):
-        return koji.PathInfo(topdir=str(self.topdir))
+        return koji.PathInfo(topdir=str(self.state.topdir))
 
     def _build_dir(self, rinfo):
-        return Path(self._pathinfo().build(self._build_info(self.builds[rinfo['build_id']])))
+        return Path(self._pathinfo().build(self.builds.build_info(self.state.builds[rinfo['build_id']])))
 
     def _distrepo_dir(self, repo_id, tag_name):
         return Path(self._pathinfo().distrepo(repo_id, tag_name))
 
-    # ------------------------------------------------------- signatures
-    def _rpm_row(self, an_rpm):
+    def rpm_row(self, an_rpm):
         """kojihub get_rpm(an_rpm, strict=True): an id (int or string), 'N-V-R.A' or a dict"""
         if isinstance(an_rpm, str):
             try:
                 an_rpm = int(an_rpm)
             except ValueError:
-                nvra = koji.parse_NVRA(an_rpm)      # kojihub _get_rpms matches its N, V, R and A only
+                # kojihub/kojihub.py: _get_rpms matches its N, V, R and A only
+                nvra = koji.parse_NVRA(an_rpm)
                 an_rpm = {k: nvra[k] for k in ('name', 'version', 'release', 'arch')}
         if isinstance(an_rpm, int):
-            if an_rpm not in self.rpms:
+            if an_rpm not in self.state.rpms:
                 raise koji.GenericError("No such rpm: %r" % {'id': an_rpm})
-            return self.rpms[an_rpm]
+            return self.state.rpms[an_rpm]
         if isinstance(an_rpm, dict):
-            return self._get_rpm(an_rpm)
+            return self.buildroots.get_rpm(an_rpm)
         raise koji.GenericError("Invalid type for rpminfo: %r" % type(an_rpm))
 
     def _internal_rpm(self, an_rpm):
-        rinfo = self._rpm_row(an_rpm)
+        rinfo = self.rpm_row(an_rpm)
         if rinfo['external_repo_id']:
             raise koji.GenericError("Not an internal rpm: %s (from %s)"
                                     % (an_rpm, rinfo['external_repo_name']))
         return rinfo
 
     def _assert_perm(self, perm):
-        """kojihub Session.assertPerm: the permission, or admin"""
-        if not (self._has_perm(perm) or self._has_perm('admin')):
-            s = self._session
+        """kojihub/auth.py: Session.assertPerm: the permission, or admin"""
+        if not (self.sessions.has_perm(perm) or self.sessions.has_perm('admin')):
+            s = self.state.session
             raise koji.ActionNotAllowed("%s permission required (%s)" % (
-                perm, 'logged in as %s' % self.users[s.user_id]['name'] if s else 'user not logged in'))
+                perm, 'logged in as %s' % self.state.users[s.user_id]['name'] if s else 'user not logged in'))
 
     def _add_rpm_sig(self, an_rpm, sighdr):
-        """kojihub add_rpm_sig"""
+        """kojihub/kojihub.py: add_rpm_sig"""
         rinfo = self._internal_rpm(an_rpm)
         builddir = self._build_dir(rinfo)
         if not builddir.is_dir():
@@ -117,44 +124,43 @@ class DistReposMixin:
                 "%(name)s-%(version)s-%(release)s.%(arch)s" % rinfo, sigmd5))
         packet = next((rawhdr.get(tag) for tag in _SIG_TAGS if rawhdr.get(tag)), None)
         sigkey = koji.get_sigpacket_key_id(packet) if packet else ''
-        if any(row['rpm_id'] == rinfo['id'] and row['sigkey'] == sigkey for row in self.rpmsigs):
+        if any(row['rpm_id'] == rinfo['id'] and row['sigkey'] == sigkey for row in self.state.rpmsigs):
             raise koji.GenericError("Signature already exists for package %s, key %s" % (
                 "%(name)s-%(version)s-%(release)s.%(arch)s" % rinfo, sigkey))
-        self.rpmsigs.append({'rpm_id': rinfo['id'], 'sigkey': sigkey,
-                             'sighash': hashlib.md5(sighdr).hexdigest()})
+        self.state.rpmsigs.append({'rpm_id': rinfo['id'], 'sigkey': sigkey,
+                                   'sighash': hashlib.md5(sighdr).hexdigest()})
         sigpath = builddir / self._pathinfo().sighdr(rinfo, sigkey)
         sigpath.parent.mkdir(parents=True, exist_ok=True)
         sigpath.write_bytes(sighdr)
-        self._local.committed = True
+        self.state.local.committed = True
 
-    def _import_files(self, build, paths, brmap=None, rel=None, move=False):
-        """BuildsMixin._import_files, then add_rpm_sig of each file's own signature header
-        (kojihub import_build and HostExports.completeBuild do so after import_rpm_file)."""
-        rows = super()._import_files(build, paths, brmap=brmap, rel=rel, move=move)
+    def add_file_sigs(self, rows):
+        """add_rpm_sig of each imported RPM's own signature header (kojihub/kojihub.py:
+        import_build and HostExports.completeBuild do so after import_rpm_file)."""
         for row in rows:
             path = self._build_dir(row) / self._pathinfo().rpm(row)
             self._add_rpm_sig(row['id'], koji.rip_rpm_sighdr(str(path)))
         return rows
 
     def rpc_addRPMSig(self, an_rpm, data):
-        """kojihub RootExports.addRPMSig: data is the signature header, base64 encoded"""
+        """kojihub/kojihub.py: RootExports.addRPMSig: data is the signature header, base64 encoded"""
         self._assert_perm('sign')
         self._add_rpm_sig(an_rpm, base64.b64decode(data))
 
     def rpc_queryRPMSigs(self, rpm_id=None, sigkey=None, queryOpts=None):
-        """kojihub query_rpm_sigs: [{'rpm_id', 'sigkey', 'sighash'}]"""
+        """kojihub/kojihub.py: query_rpm_sigs: [{'rpm_id', 'sigkey', 'sighash'}]"""
         if rpm_id is not None and not isinstance(rpm_id, int):
             try:
-                rpm_id = self._rpm_row(rpm_id)['id']
+                rpm_id = self.rpm_row(rpm_id)['id']
             except koji.GenericError:
                 return []
         sigkey = None if sigkey is None else sigkey.lower()
-        return [dict(row) for row in self.rpmsigs
+        return [dict(row) for row in self.state.rpmsigs
                 if (rpm_id is None or row['rpm_id'] == rpm_id)
                 and (sigkey is None or row['sigkey'] == sigkey)]
 
     def _write_signed_rpm(self, an_rpm, sigkey, force=False):
-        """kojihub write_signed_rpm (without the checksums it records)"""
+        """kojihub/kojihub.py: write_signed_rpm (without the checksums it records)"""
         sigkey = sigkey.lower()
         rinfo = self._internal_rpm(an_rpm)
         builddir = self._build_dir(rinfo)
@@ -164,7 +170,7 @@ class DistReposMixin:
             raise koji.GenericError("No such path: %s" % rpm_path)
         if not rpm_path.is_file():
             raise koji.GenericError("Not a regular file: %s" % rpm_path)
-        if not any(row['rpm_id'] == rinfo['id'] and row['sigkey'] == sigkey for row in self.rpmsigs):
+        if not any(row['rpm_id'] == rinfo['id'] and row['sigkey'] == sigkey for row in self.state.rpmsigs):
             raise koji.GenericError("No cached signature for package %s, key %s" % (
                 "%(name)s-%(version)s-%(release)s.%(arch)s" % rinfo, sigkey))
         signedpath = builddir / pathinfo.signed(rinfo, sigkey)
@@ -177,30 +183,30 @@ class DistReposMixin:
         return None
 
     def rpc_writeSignedRPM(self, an_rpm, sigkey, force=False):
-        """kojihub RootExports.writeSignedRPM"""
+        """kojihub/kojihub.py: RootExports.writeSignedRPM"""
         self._assert_perm('sign')
         return self._write_signed_rpm(an_rpm, sigkey, force)
 
     def host_writeSignedRPM(self, an_rpm, sigkey, force=False):
-        """kojihub HostExports.writeSignedRPM (what distRepo's write_signed_rpms option calls)"""
-        self._host()
+        """kojihub/kojihub.py: HostExports.writeSignedRPM (what distRepo's write_signed_rpms option calls)"""
+        self.sessions.current_host()
         return self._write_signed_rpm(an_rpm, sigkey, force)
 
     def rpc_listTaggedRPMS(self, tag, event=None, inherit=False, latest=False, package=None, arch=None,
                            rpmsigs=False, owner=None, type=None, strict=True, extra=True, draft=None):
-        """kojihub readTaggedRPMS: [rpms, builds] (hubsim's tags inherit from none)"""
-        t = self._tag(tag, strict=strict)
+        """kojihub/kojihub.py: readTaggedRPMS: [rpms, builds] (hubsim's tags inherit from none)"""
+        t = self.tags.tag(tag, strict=strict)
         if t is None:
             return []
         if arch is not None and not isinstance(arch, (str, list, tuple)):
             raise koji.GenericError('Invalid type for arch option: %s' % builtins.type(arch))
         arches = None if arch is None else ([arch] if isinstance(arch, str) else list(arch))
-        builds = self._tagged_builds(t['id'], event, latest, package, owner)
+        builds = self.builds.tagged_builds(t['id'], event, latest, package, owner)
         if draft is not None:
             builds = [b for b in builds if bool(b['draft']) == bool(draft)]
         rpms = []
         for build in builds:
-            for r in sorted(self.rpms.values(), key=lambda r: r['id']):
+            for r in sorted(self.state.rpms.values(), key=lambda r: r['id']):
                 if r['build_id'] != build['id'] or (arches is not None and r['arch'] not in arches):
                     continue
                 row = {k: r[k] for k in _RPM_FIELDS}
@@ -209,35 +215,34 @@ class DistReposMixin:
                 if not rpmsigs:
                     rpms.append(row)
                     continue
-                sigs = [s['sigkey'] for s in self.rpmsigs if s['rpm_id'] == r['id']] or [None]
+                sigs = [s['sigkey'] for s in self.state.rpmsigs if s['rpm_id'] == r['id']] or [None]
                 rpms.extend(dict(row, sigkey=sigkey) for sigkey in sigs)
         return [rpms, builds]
 
-    # ------------------------------------------------------------ dist repos
     def rpc_distRepo(self, tag, keys, **task_opts):
-        """kojihub RootExports.distRepo: a distRepo task id"""
-        if self._session is None:
+        """kojihub/kojihub.py: RootExports.distRepo: a distRepo task id"""
+        if self.state.session is None:
             # kojihub gets as far as make_task, whose task row needs an owner
             raise koji.ActionNotAllowed("hubsim: distRepo needs a logged-in user")
-        if not (self._has_perm('dist-repo') or self._has_perm('admin')):
-            self._check_policy('dist_repo', {'tag': tag}, strict=True)
+        if not (self.sessions.has_perm('dist-repo') or self.sessions.has_perm('admin')):
+            self.policy.check_policy('dist_repo', {'tag': tag}, strict=True)
         repo_id, event_id = self._dist_repo_init(tag, keys, task_opts)
         task_opts['event'] = event_id
-        if self.rpc_getBuildConfig(tag)['extra'].get('distrepo.cancel_others', False):
-            for t in list(self.tasks.values()):
+        if self.tags.rpc_getBuildConfig(tag)['extra'].get('distrepo.cancel_others', False):
+            for t in list(self.state.tasks.values()):
                 if t['method'] == 'distRepo' and t['state'] in (TS['FREE'], TS['OPEN'], TS['ASSIGNED']) \
-                        and self.rpc_getTaskRequest(t['id'])[0] == tag:
-                    self._cancel(t, recurse=True)
-        self._local.committed = True
-        return self._make_task('distRepo', [tag, repo_id, keys, task_opts], self._session.user_id,
-                               channel='createrepo', priority=15)
+                        and self.tasks.rpc_getTaskRequest(t['id'])[0] == tag:
+                    self.tasks.cancel(t, recurse=True)
+        self.state.local.committed = True
+        return self.tasks.make_task('distRepo', [tag, repo_id, keys, task_opts], self.state.session.user_id,
+                                    channel='createrepo', priority=15)
 
     def _dist_repo_init(self, tag, keys, task_opts):
-        """kojihub dist_repo_init: (repo_id, event)"""
+        """kojihub/kojihub.py: dist_repo_init: (repo_id, event)"""
         if not isinstance(keys, list):
             raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                       % (keys, type(keys), list))
-        tinfo = self._tag(tag)
+        tinfo = self.tags.tag(tag)
         if not isinstance(task_opts, dict):
             raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                       % (task_opts, type(task_opts), dict))
@@ -245,13 +250,13 @@ class DistReposMixin:
         event = None if event is None else as_int(event)
         volume = task_opts.get('volume')
         if volume is not None:
-            self._volume(volume)
+            self.uploads.volume(volume)
         arches = sorted({koji.canonArch(a) for a in task_opts['arch']})
         if not event:
-            event = self._next_event()
-        repo_id = self._next('repo')
+            event = self.state.next_event()
+        repo_id = self.state.next_id('repo')
         now = time.time()
-        self.repos[repo_id] = {
+        self.state.repos[repo_id] = {
             'id': repo_id, 'tag_id': tinfo['id'], 'tag_name': tinfo['name'], 'state': koji.REPO_INIT,
             'create_event': event, 'creation_time': iso(now), 'create_ts': now,
             'state_ts': now, 'dist': True, 'task_id': None, 'opts': None, 'custom_opts': None,
@@ -265,7 +270,7 @@ class DistReposMixin:
                 raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                           % (task_opts['comps'], type(task_opts['comps']), str))
             (repodir / 'groups').mkdir(exist_ok=True)
-            shutil.copyfile(koji.util.joinpath(str(self.workdir), task_opts['comps']),
+            shutil.copyfile(koji.util.joinpath(str(self.state.workdir), task_opts['comps']),
                             repodir / 'groups' / 'comps.xml')
         (repodir / 'repo.json').write_text(json.dumps(
             {'id': repo_id, 'tag': tinfo['name'], 'tag_id': tinfo['id'], 'keys': keys,
@@ -273,9 +278,9 @@ class DistReposMixin:
         return repo_id, event
 
     def host_distRepoMove(self, repo_id, uploadpath, arch):
-        """kojihub HostExports.distRepoMove"""
-        self._host()
-        r = self.repos.get(as_int(repo_id))
+        """kojihub/kojihub.py: HostExports.distRepoMove"""
+        self.sessions.current_host()
+        r = self.state.repos.get(as_int(repo_id))
         if r is None:
             raise koji.GenericError("No such repo: %s" % repo_id)
         archdir = self._distrepo_dir(r['id'], r['tag_name']) / koji.canonArch(arch)
@@ -283,7 +288,7 @@ class DistReposMixin:
             raise koji.GenericError("Repo arch directory missing: %s" % archdir)
         if r['state'] != koji.REPO_INIT:
             raise koji.GenericError('Repo is in state: %s' % koji.REPO_STATES[r['state']])
-        updir = Path(koji.util.joinpath(str(self.workdir), uploadpath))
+        updir = Path(koji.util.joinpath(str(self.state.workdir), uploadpath))
         if not (updir / 'repo_manifest').is_file():
             raise koji.GenericError('Missing repo manifest')
         files = json.loads((updir / 'repo_manifest').read_text())
@@ -298,7 +303,7 @@ class DistReposMixin:
             moves.append((src, archdir / relpath))
         links = []
         for bnp, rpminfo in kojipkgs.items():
-            row = self._rpm_row(rpminfo['id'])
+            row = self.rpm_row(rpminfo['id'])
             for key in _RPM_CHECK_KEYS:
                 if key not in rpminfo or rpminfo[key] != row[key]:
                     raise koji.GenericError('kojipkgs entry does not match db: file %s, key %s'
@@ -320,15 +325,15 @@ class DistReposMixin:
                 if e.errno != 18:      # EXDEV: another file system
                     raise
                 shutil.copy2(src, dst)
-        self._local.committed = True
+        self.state.local.committed = True
 
     def host_repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
-        """kojihub HostExports.repoDone: a dist repo's files are in place already (distRepoMove);
-        other repos are ReposMixin's"""
-        r = self.repos.get(as_int(repo_id))
+        """kojihub/kojihub.py: HostExports.repoDone: a dist repo's files are in place already (distRepoMove);
+        other repos are Repos.complete_repo's"""
+        r = self.state.repos.get(as_int(repo_id))
         if r is None or not r['dist']:
-            return super().host_repoDone(repo_id, data, expire=expire, repo_json_updates=repo_json_updates)
-        self._host()
+            return self.repos.complete_repo(repo_id, data, expire=expire, repo_json_updates=repo_json_updates)
+        self.sessions.current_host()
         if not isinstance(data, dict):
             raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
                                       % (data, type(data), dict))
@@ -337,14 +342,14 @@ class DistReposMixin:
         if repo_json_updates:
             # kojihub reads repos/<tag>/<id>/repo.json, which a dist repo does not have
             raise koji.GenericError("hubsim: repo_json_updates for dist repo %s: kojihub fails on "
-                                    "the missing %s" % (r['id'], koji.PathInfo(str(self.topdir))
+                                    "the missing %s" % (r['id'], koji.PathInfo(str(self.state.topdir))
                                                         .repo(r['id'], r['tag_name'])))
-        self._local.committed = True
+        self.state.local.committed = True
         if expire:
-            self._set_repo_state(r, 'EXPIRED')
+            self.repos.set_repo_state(r, 'EXPIRED')
             return None
-        self._set_repo_state(r, 'READY')
-        newer = [o for o in self.repos.values() if o['tag_id'] == r['tag_id'] and o['dist']
+        self.repos.set_repo_state(r, 'READY')
+        newer = [o for o in self.state.repos.values() if o['tag_id'] == r['tag_id'] and o['dist']
                  and o['state'] == koji.REPO_READY and o['create_event'] > r['create_event']]
         if not newer:
             latest = self._distrepo_dir('latest', r['tag_name'])
@@ -353,21 +358,20 @@ class DistReposMixin:
             latest.symlink_to(str(r['id']))
         return None
 
-    # ------------------------------------------------------------ test API
     def dist_repo(self, repo_id):
         """A dist repo for assertions: its repo view, 'state' as a name, and its directory."""
-        with self.lock:
-            view = self._repo_view(self.repos[repo_id])
+        with self.state.lock:
+            view = self.repos.repo_view(self.state.repos[repo_id])
             view['state'] = koji.REPO_STATES[view['state']]
             view['path'] = self._distrepo_dir(repo_id, view['tag_name'])
             return view
 
     def add_rpm_sig(self, an_rpm, sighdr):
         """What ``koji import-sig`` stores: a signature header (bytes) of an RPM."""
-        with self.lock:
+        with self.state.lock:
             self._add_rpm_sig(an_rpm, sighdr)
 
     def write_signed_rpm(self, an_rpm, sigkey):
         """What ``koji write-signed-rpm`` does: the signed copy on the hub's storage."""
-        with self.lock:
+        with self.state.lock:
             self._write_signed_rpm(an_rpm, sigkey)

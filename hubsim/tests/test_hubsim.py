@@ -566,8 +566,10 @@ class FakeBuildArch(koji.tasks.BaseTaskHandler):
                 'logs': [up + '/build.log'], 'brootid': brootid}
 
 
-def test_koji_daemon_task_manager(hub, repo, tmp_path, monkeypatch):
-    monkeypatch.setattr(logging.getLogger('koji'), 'level', logging.CRITICAL)
+def test_koji_daemon_task_manager(hub, repo, tmp_path, monkeypatch, request):
+    koji_logger = logging.getLogger('koji')
+    request.addfinalizer(lambda level=koji_logger.level: koji_logger.setLevel(level))
+    koji_logger.setLevel(logging.CRITICAL)
     # TaskManager refuses work above 4x the CPUs' load; this test is about the protocol, not the load.
     monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
     hub.add_rpm('bash', '5.2', '1.fc40', None, 'x86_64', 'aa' * 16, 100, 1700000000)

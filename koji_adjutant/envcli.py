@@ -15,7 +15,7 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,7 +44,7 @@ def human_size(size: int) -> str:
 
 
 def _when(env: Environment) -> str:
-    return env.last_used.strftime("%Y-%m-%d %H:%M:%SZ")
+    return env.used.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def settings_for(args: argparse.Namespace) -> StoreSettings:
@@ -67,7 +67,7 @@ def _store(args: argparse.Namespace) -> EnvironmentStore:
     return settings_for(args).open()
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines)

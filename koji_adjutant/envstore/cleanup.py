@@ -31,13 +31,13 @@ def select_evictions(environments: Iterable[Environment], max_total_bytes: int |
     (oldest first), then the least recently used of the rest until what remains
     totals at most ``max_total_bytes``. None disables a limit."""
     now = now or utcnow()
-    by_age = sorted(environments, key=lambda env: (env.last_used, env.name))
+    by_age = sorted(environments, key=lambda env: (env.used, env.name))
     evict: list[Environment] = []
     keep: list[Environment] = []
     if max_age_days is not None:
         cutoff = now - timedelta(days=max_age_days)
         for env in by_age:
-            (evict if env.last_used < cutoff else keep).append(env)
+            (evict if env.used < cutoff else keep).append(env)
     else:
         keep = by_age
     if max_total_bytes is not None:

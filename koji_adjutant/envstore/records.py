@@ -53,6 +53,11 @@ class Environment:
             object.__setattr__(self, "last_used", self.created)
 
     @property
+    def used(self) -> datetime:
+        """When it was last used (made counts as used)."""
+        return self.last_used or self.created
+
+    @property
     def image_ref(self) -> str:
         return image_ref(self.name)
 
@@ -60,7 +65,7 @@ class Environment:
         """Every field, timestamps as UTC ISO-8601 text (for display and JSON)."""
         values = dataclasses.asdict(self)
         values["created"] = format_timestamp(self.created)
-        values["last_used"] = format_timestamp(self.last_used)
+        values["last_used"] = format_timestamp(self.used)
         values["inputs"] = dict(self.inputs)
         return values
 
@@ -68,7 +73,7 @@ class Environment:
 def _to_row(env: Environment) -> tuple:
     return (env.name, env.base_image, env.base_digest, env.image_id, env.inputs_hash,
             json.dumps(dict(env.inputs), sort_keys=True, default=str), env.tag, env.arch, env.repo_id,
-            format_timestamp(env.created), format_timestamp(env.last_used), env.use_count, env.size,
+            format_timestamp(env.created), format_timestamp(env.used), env.use_count, env.size,
             env.version)
 
 

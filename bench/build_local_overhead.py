@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bare import bare_rpmbuild  # a sibling module of this script
+
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER
 from koji_adjutant.container.podman import PodmanManager
 

@@ -67,6 +67,7 @@ from pathlib import Path
 
 from bare import bare_rpmbuild  # sibling modules of this script
 from workers import machine_busy_seconds, worker_processes
+
 from koji_adjutant.buildroot import cachekey
 from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.buildroot.logs import BuildLogs

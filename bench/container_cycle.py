@@ -29,6 +29,7 @@ import time
 import uuid
 
 from workers import machine_busy_seconds, worker_processes  # a sibling module of this script
+
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
 from koji_adjutant.container.podman import PodmanManager
 from koji_adjutant.container.service import PodmanService

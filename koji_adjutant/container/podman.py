@@ -25,21 +25,19 @@ from ..errors import (
 )
 from .interface import (
     KEPT_NAME_PREFIX,
-    PACKAGE_MANAGER_CAPABILITIES,
     ContainerHandle,
     ContainerInfo,
     ContainerRoot,
     ContainerSpec,
     ImageInfo,
     LogSink,
-    Network,
     Privileges,
     PullPolicy,
-    ResourceLimits,
     RunResult,
     Stream,
 )
-from .limits import LimitMode, Watchdog, cgroup_create_args, detect_mode, pin_command
+from .limits import LimitMode, Watchdog, detect_mode, pin_command
+from .podmanapi import create_args, image_info_of, label_filters, list_status, split_ref
 from .service import PodmanService
 
 log = logging.getLogger(__name__)
@@ -47,14 +45,6 @@ log = logging.getLogger(__name__)
 _POLL_INTERVAL = 0.05
 _LOG_DRAIN_TIMEOUT = 10.0
 _EXEC_CHECK_INTERVAL = 1.0
-
-#: Container ids 0..65535: every id an image's files may use (nobody is 65534). The worker's
-#: user namespace must hold that many subordinate ids (useradd gives 65536).
-ID_RANGE = 65536
-
-#: Processes a container may start beyond its pids limit before the kernel refuses: the
-#: watchdog then sees the breach and kills it, instead of a fork bomb spinning at the limit.
-_NPROC_MARGIN = 64
 
 _ROOT_USERS = (None, "", "root", "0", "0:0", "root:root")
 
@@ -69,37 +59,6 @@ def _pump(open_stream: Callable[[], Any], sink: LogSink | None, outcome: dict) -
                 sink(Stream.STDERR, bytes(stderr))
     except Exception as exc:  # reported to the caller, which waits for the container too
         outcome["error"] = exc
-
-
-def _image_info(image, ref: str) -> ImageInfo:
-    attrs = image.attrs
-    digest = attrs.get("Digest") or ""
-    if not digest:
-        repo_digests = attrs.get("RepoDigests") or []
-        digest = repo_digests[0].split("@", 1)[-1] if repo_digests else ""
-    return ImageInfo(ref=ref, id=image.id, digest=digest or image.id,
-                     labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0))
-
-
-def _label_filters(labels: Mapping[str, str]) -> list[str]:
-    # A list: podman-py turns a list value of a filters dict into its str() and so matches nothing.
-    return [f"label={key}={value}" for key, value in labels.items()]
-
-
-def _split_ref(ref: str) -> tuple[str, str]:
-    """(repository, tag) of an image reference; the tag is latest when it names none."""
-    if ":" in ref.rsplit("/", 1)[-1]:
-        repository, _, tag = ref.rpartition(":")
-        return repository, tag
-    return ref, "latest"
-
-
-def _list_status(attrs: Mapping) -> str:
-    # A listed container's State is the status itself; podman-py's .status expects inspect's dict.
-    state = attrs.get("State")
-    if isinstance(state, Mapping):
-        state = state.get("Status")
-    return str(state or "unknown")
 
 
 class PodmanManager:
@@ -176,7 +135,7 @@ class PodmanManager:
     # -- images --------------------------------------------------------------
     def image_info(self, ref: str) -> ImageInfo | None:
         try:
-            return _image_info(self._client.images.get(ref), ref)
+            return image_info_of(self._client.images.get(ref), ref)
         except (ImageNotFound, NotFound):
             return None
 
@@ -219,13 +178,13 @@ class PodmanManager:
 
     def list_images(self, labels: Mapping[str, str]) -> list[ImageInfo]:
         """Every image with all of ``labels``, dangling ones (no name left) included; ``ref`` is the image id."""
-        found = self._client.images.list(all=True, filters=_label_filters(labels))
-        return [_image_info(image, image.id) for image in found]
+        found = self._client.images.list(all=True, filters=label_filters(labels))
+        return [image_info_of(image, image.id) for image in found]
 
     def tag_image(self, ref: str, new_ref: str) -> None:
         """Give the image ``ref`` the name ``new_ref`` too: removed by one of several names, an
         image is only untagged, so a kept buildroot's name keeps its image (buildroot/kept.py)."""
-        repository, tag = _split_ref(new_ref)
+        repository, tag = split_ref(new_ref)
         try:
             tagged = self._client.images.get(ref).tag(repository, tag)
         except (ImageNotFound, NotFound) as exc:
@@ -255,54 +214,12 @@ class PodmanManager:
         if self.image_info(spec.image) is None:
             raise ImageNotFoundError(f"image {spec.image} is not present for this user")
         name = spec.name or f"adjutant-{uuid.uuid4().hex[:12]}"
-        command = list(spec.command)
-        args: dict = {}
-        if spec.limits != ResourceLimits():
-            if self.limit_mode is LimitMode.CGROUP:
-                args.update(cgroup_create_args(spec.limits))
-            else:
-                command = pin_command(spec.limits, command)
-        args.update(self._isolation_args(spec))
-        if spec.network is not Network.PRIVATE:
-            args["network_mode"] = spec.network.value
-        if spec.terminal:
-            args.update(tty=True, stdin_open=True)
+        command, args = create_args(spec, self.limit_mode, self._container_root)
         try:
-            container = self._client.containers.create(
-                spec.image, command, name=name, labels=dict(spec.labels),
-                environment=dict(spec.env), user=spec.user, working_dir=spec.workdir,
-                mounts=[{"type": "bind", "source": str(m.source), "target": m.target,
-                         "read_only": m.read_only} for m in spec.mounts],
-                log_config={"Type": "k8s-file"}, **args)
+            container = self._client.containers.create(spec.image, command, name=name, **args)
         except (APIError, PodmanError) as exc:
             raise ContainerError(f"podman could not create container {name} from {spec.image}: {exc}") from exc
         return ContainerHandle(id=container.id, name=name, spec=spec)
-
-    def _isolation_args(self, spec: ContainerSpec) -> dict:
-        """Every container: a user namespace of its own, root at the configured host id, no new
-        privileges, capabilities only for the package manager, and the pids limit as RLIMIT_NPROC.
-
-        A user namespace per container also keeps process counts apart: two builds'
-        users are counted separately, so one build's fork bomb cannot use up another's.
-        """
-        root = 1 if self._container_root is ContainerRoot.SUBORDINATE else 0
-        idmap = [{"container_id": 0, "host_id": root, "size": ID_RANGE}]
-        args: dict = {
-            "userns_mode": {"nsmode": "private"},
-            "idmappings": {"HostUIDMapping": False, "HostGIDMapping": False, "UIDMap": idmap, "GIDMap": idmap},
-            "cap_drop": ["ALL"],
-            "no_new_privileges": True,
-        }
-        if spec.privileges is Privileges.PACKAGE_MANAGER:
-            args["cap_add"] = list(PACKAGE_MANAGER_CAPABILITIES)
-        ulimits = {name: (soft, hard) for name, soft, hard in spec.limits.rlimits}
-        if spec.limits.pids is not None:
-            nproc = spec.limits.pids + _NPROC_MARGIN
-            given = ulimits.get("nproc", (nproc, nproc))
-            ulimits["nproc"] = (min(given[0], nproc), min(given[1], nproc))
-        if ulimits:
-            args["ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, (soft, hard) in ulimits.items()]
-        return args
 
     def start(self, handle: ContainerHandle) -> None:
         container = self._get(handle)
@@ -489,7 +406,7 @@ class PodmanManager:
         return self._commit_to(self._get(handle), handle.name, ref, changes)
 
     def _commit_to(self, container, name: str, ref: str, changes: list[str] | None = None) -> ImageInfo:
-        repository, tag = _split_ref(ref)
+        repository, tag = split_ref(ref)
         try:
             container.commit(repository=repository, tag=tag, changes=changes or None)
         except (APIError, PodmanError) as exc:
@@ -514,7 +431,7 @@ class PodmanManager:
             raise ContainerError(f"container {container_id} no longer exists",
                                  hint="its kept buildroot expired, or someone removed it") from exc
         name = container.name
-        repository, tag = _split_ref(ref)
+        repository, tag = split_ref(ref)
         if not name.startswith(KEPT_NAME_PREFIX) or repository != f"localhost/{name}" or tag == "latest":
             raise ContainerError(f"refusing to snapshot container {name} as {ref}: only a kept failed buildroot "
                                  "is, and only under a name of its own",
@@ -578,8 +495,8 @@ class PodmanManager:
                 raise ContainerError(f"could not remove container {container_id}: {exc}") from exc
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        found = self._client.containers.list(all=True, filters=_label_filters(labels))
-        return [ContainerInfo(id=c.id, name=c.name, status=_list_status(c.attrs), labels=dict(c.labels or {}),
+        found = self._client.containers.list(all=True, filters=label_filters(labels))
+        return [ContainerInfo(id=c.id, name=c.name, status=list_status(c.attrs), labels=dict(c.labels or {}),
                               image_id=c.attrs.get("ImageID") or "",
                               exited_at=max(0.0, float(c.attrs.get("ExitedAt") or 0)))
                 for c in found]

@@ -32,6 +32,7 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from . import configvalues as parsers
 from .container.interface import ContainerRoot, Network, PullPolicy
 from .container.limits import DEFAULT_PIDS_LIMIT, default_memory_limit_mb
 from .defaults import DEV_IMAGE
@@ -52,136 +53,6 @@ ADJUTANT_SECTION = "adjutant"
 MASK = "***"
 #: Shown for an option that has no value.
 UNSET = "(unset)"
-
-
-# -- value parsers: text from the file -> typed value; ValueError says what was expected --
-
-def _text(value: str) -> str:
-    return value
-
-
-def _integer(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("must be an integer") from None
-
-
-def _boolean(value: str) -> bool:
-    try:
-        return configparser.ConfigParser.BOOLEAN_STATES[value.strip().lower()]
-    except KeyError:
-        raise ValueError("must be a boolean (true/false, yes/no, on/off, 1/0)") from None
-
-
-def _words(value: str) -> tuple[str, ...]:
-    return tuple(value.split())
-
-
-def _log_level(value: str) -> str:
-    # kojid looks the name up with getattr(logging, name) and quits when that fails
-    if not isinstance(getattr(logging, value, None), int):
-        raise ValueError("must be a logging level name such as DEBUG, INFO, WARNING or ERROR")
-    return value
-
-
-def _nonempty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value.strip()
-
-
-def _positive(convert: Callable[[str], Any], unit: str) -> Callable[[str], Any]:
-    def parse(value: str) -> Any:
-        try:
-            number = convert(value)
-        except ValueError:
-            raise ValueError(f"must be a positive {unit}") from None
-        if number <= 0:
-            raise ValueError(f"must be a positive {unit}")
-        return number
-    return parse
-
-
-def _limit(convert: Callable[[str], Any], unit: str) -> Callable[[str], Any]:
-    """A resource limit: a positive number, or empty/none/unlimited for no limit."""
-    positive = _positive(convert, unit)
-
-    def parse(value: str) -> Any:
-        if value.strip().lower() in ("", "none", "unlimited"):
-            return None
-        try:
-            return positive(value)
-        except ValueError:
-            raise ValueError(f"must be a positive {unit}, or 'unlimited'") from None
-    return parse
-
-
-def _enum(kind: type[enum.Enum], allowed: tuple[enum.Enum, ...] | None = None) -> Callable[[str], Any]:
-    choices = allowed or tuple(kind)
-
-    def parse(value: str) -> Any:
-        for choice in choices:
-            if value.strip().lower() == choice.value:
-                return choice
-        raise ValueError("must be one of " + ", ".join(repr(c.value) for c in choices))
-    return parse
-
-
-def _optional_name(value: str) -> str | None:
-    """A name on the hub, or empty for none."""
-    if any(ch.isspace() for ch in value.strip()):
-        raise ValueError("must be one name, without white space")
-    return value.strip() or None
-
-
-def _socket(value: str) -> str | None:
-    if not value.strip():
-        return None
-    path = value.strip().removeprefix("unix://")
-    if not path.startswith("/"):
-        raise ValueError("must be an absolute socket path, or unix:///absolute/path")
-    return value.strip()
-
-
-def _directory(value: str) -> Path:
-    path = Path(os.path.expandvars(value.strip())).expanduser()
-    if not path.is_absolute():
-        raise ValueError("must be an absolute path (~ and $VARIABLES are expanded)")
-    return path
-
-
-def _worker_id(value: str) -> str:
-    value = _nonempty(value)
-    if any(ch.isspace() for ch in value):
-        raise ValueError("must not contain white space")
-    return value
-
-
-def _principal_format(value: str) -> str:
-    try:
-        filled = value % "host.example.com"
-    except (TypeError, ValueError):
-        raise ValueError("must hold %s exactly once, where the host's name goes (e.g. compile/%s@EXAMPLE.COM)") \
-            from None
-    if filled == value:
-        raise ValueError("must hold %s, where the host's name goes (e.g. compile/%s@EXAMPLE.COM)")
-    return value
-
-
-#: The RLIMIT_* names kojid.conf may set, as podman's --ulimit takes them (lower case, no prefix).
-RLIMIT_NAMES = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-                "rss", "rtprio", "rttime", "sigpending", "stack")
-
-
-def _rlimit(value: str) -> tuple[int, ...]:
-    try:
-        limits = tuple(int(x) for x in value.split())
-    except ValueError:
-        limits = ()
-    if len(limits) not in (1, 2):
-        raise ValueError("must be one or two integers: SOFT [HARD]")
-    return limits
 
 
 # -- option declarations --------------------------------------------------------
@@ -212,100 +83,101 @@ class KojidOptions:
     """The [kojid] section: every option kojid's get_options() accepts, kojid's defaults."""
 
     # hub and login
-    server: str | None = _option(None, parse=_text, doc="hub XML-RPC URL (required)")
-    topurl: str | None = _option(None, parse=_text, doc="file URL of the hub (required); first of topurls")
+    server: str | None = _option(None, parse=parsers.text, doc="hub XML-RPC URL (required)")
+    topurl: str | None = _option(None, parse=parsers.text, doc="file URL of the hub (required); first of topurls")
     topurls: tuple[str, ...] = _derived(tuple)
-    cert: str | None = _option(None, parse=_text, doc=f"SSL client cert; {CERT_DEFAULTS['cert']} if it exists")
-    serverca: str | None = _option(None, parse=_text,
+    cert: str | None = _option(None, parse=parsers.text, doc=f"SSL client cert; {CERT_DEFAULTS['cert']} if it exists")
+    serverca: str | None = _option(None, parse=parsers.text,
                                    doc=f"CA of the hub; {CERT_DEFAULTS['serverca']} if it exists")
-    user: str | None = _option(None, parse=_text)
-    password: str | None = _option(None, parse=_text, secret=True)
-    krb_principal: str | None = _option(None, parse=_text)
-    host_principal_format: str = _option("compile/%s@EXAMPLE.COM", parse=_principal_format,
+    user: str | None = _option(None, parse=parsers.text)
+    password: str | None = _option(None, parse=parsers.text, secret=True)
+    krb_principal: str | None = _option(None, parse=parsers.text)
+    host_principal_format: str = _option("compile/%s@EXAMPLE.COM", parse=parsers.principal_format,
                                          doc="Kerberos principal; %s is this host's fully qualified name")
-    keytab: str = _option("/etc/kojid/kojid.keytab", parse=_text)
-    ccache: str = _option("/var/tmp/kojid.ccache", parse=_text)
-    retry_interval: int = _option(60, parse=_integer)
-    max_retries: int = _option(120, parse=_integer)
-    offline_retry: bool = _option(True, parse=_boolean)
-    offline_retry_interval: int = _option(120, parse=_integer)
-    timeout: int | None = _option(None, parse=_integer)
-    no_ssl_verify: bool = _option(False, parse=_boolean)
-    allow_noverifyssl: bool = _option(False, parse=_boolean, ignored=_NOT_HANDLED)
-    use_fast_upload: bool = _option(True, parse=_boolean)
+    keytab: str = _option("/etc/kojid/kojid.keytab", parse=parsers.text)
+    ccache: str = _option("/var/tmp/kojid.ccache", parse=parsers.text)
+    retry_interval: int = _option(60, parse=parsers.integer)
+    max_retries: int = _option(120, parse=parsers.integer)
+    offline_retry: bool = _option(True, parse=parsers.boolean)
+    offline_retry_interval: int = _option(120, parse=parsers.integer)
+    timeout: int | None = _option(None, parse=parsers.integer)
+    no_ssl_verify: bool = _option(False, parse=parsers.boolean)
+    allow_noverifyssl: bool = _option(False, parse=parsers.boolean, ignored=_NOT_HANDLED)
+    use_fast_upload: bool = _option(True, parse=parsers.boolean)
 
     # main loop
-    sleeptime: int = _option(15, parse=_integer)
-    maxjobs: int = _option(10, parse=_integer)
-    minspace: int = _option(8192, parse=_integer, doc="MB of free space needed")
-    task_avail_delay: int = _option(300, parse=_integer,
+    sleeptime: int = _option(15, parse=parsers.integer)
+    maxjobs: int = _option(10, parse=parsers.integer)
+    minspace: int = _option(8192, parse=parsers.integer, doc="MB of free space needed")
+    task_avail_delay: int = _option(300, parse=parsers.integer,
                                     ignored="kojid itself no longer reads it (koji 1.36 kojid, koji/daemon.py)")
-    methods: str | None = _option(None, parse=_text,
+    methods: str | None = _option(None, parse=parsers.text,
                                   ignored="koji 1.36's kojid has no such option; the methods handled are "
                                           "fixed (check-config lists them)")
-    literal_task_arches: str = _option("", parse=_text)
+    literal_task_arches: str = _option("", parse=parsers.text)
 
     # directories and plugins
-    topdir: str = _option("/mnt/koji", parse=_text)
-    workdir: str = _option("/var/tmp/koji", parse=_text)
-    chroot_tmpdir: str = _option("/chroot_tmpdir", parse=_text, ignored=_MOCK_ONLY)
-    pluginpath: str = _option("/usr/lib/koji-builder-plugins", parse=_text,
+    topdir: str = _option("/mnt/koji", parse=parsers.text)
+    workdir: str = _option("/var/tmp/koji", parse=parsers.text)
+    chroot_tmpdir: str = _option("/chroot_tmpdir", parse=parsers.text, ignored=_MOCK_ONLY)
+    pluginpath: str = _option("/usr/lib/koji-builder-plugins", parse=parsers.text,
                               ignored="koji-adjutant loads no kojid plugins")
-    plugin: tuple[str, ...] = _option((), parse=_words, doc="read from 'plugin' or 'plugins'")
+    plugin: tuple[str, ...] = _option((), parse=parsers.words, doc="read from 'plugin' or 'plugins'")
 
     # buildroots and builds
-    packager: str = _option("Koji", parse=_text)
-    vendor: str = _option("Koji", parse=_text)
-    distribution: str = _option("Koji", parse=_text)
-    mockhost: str = _option("koji-linux-gnu", parse=_text)
-    rpmbuild_timeout: int = _option(86400, parse=_integer)
-    yum_proxy: str | None = _option(None, parse=_text)
-    support_rpm_source_layout: bool = _option(True, parse=_boolean)
-    build_arch_can_fail: bool = _option(False, parse=_boolean)
-    failed_buildroot_lifetime: int = _option(14400, parse=_integer,
+    packager: str = _option("Koji", parse=parsers.text)
+    vendor: str = _option("Koji", parse=parsers.text)
+    distribution: str = _option("Koji", parse=parsers.text)
+    mockhost: str = _option("koji-linux-gnu", parse=parsers.text)
+    rpmbuild_timeout: int = _option(86400, parse=parsers.integer)
+    yum_proxy: str | None = _option(None, parse=parsers.text)
+    support_rpm_source_layout: bool = _option(True, parse=parsers.boolean)
+    build_arch_can_fail: bool = _option(False, parse=parsers.boolean)
+    failed_buildroot_lifetime: int = _option(14400, parse=parsers.integer,
                                              doc="seconds the container of a failed rpmbuild is kept for "
                                                  "'koji-adjutant enter'; 0 (or less) keeps none")
-    buildroot_basic_cleanup_delay: int = _option(120, parse=_integer, ignored=_CONTAINERS_GO)
-    buildroot_final_cleanup_delay: int = _option(86400, parse=_integer, ignored=_CONTAINERS_GO)
+    buildroot_basic_cleanup_delay: int = _option(120, parse=parsers.integer, ignored=_CONTAINERS_GO)
+    buildroot_final_cleanup_delay: int = _option(86400, parse=parsers.integer, ignored=_CONTAINERS_GO)
 
     # SCM checkouts
-    allowed_scms: str = _option("", parse=_text)
-    allowed_scms_use_config: bool = _option(True, parse=_boolean)
-    allowed_scms_use_policy: bool = _option(False, parse=_boolean)
-    allow_password_in_scm_url: bool = _option(False, parse=_boolean)
-    scm_credentials_dir: str | None = _option(None, parse=_text, doc="refused: credentials never enter a container")
+    allowed_scms: str = _option("", parse=parsers.text)
+    allowed_scms_use_config: bool = _option(True, parse=parsers.boolean)
+    allowed_scms_use_policy: bool = _option(False, parse=parsers.boolean)
+    allow_password_in_scm_url: bool = _option(False, parse=parsers.boolean)
+    scm_credentials_dir: str | None = _option(None, parse=parsers.text,
+                                              doc="refused: credentials never enter a container")
 
     # repositories
-    use_createrepo_c: bool = _option(True, parse=_boolean,
+    use_createrepo_c: bool = _option(True, parse=parsers.boolean,
                                      ignored="koji-adjutant always uses createrepo_c")
-    createrepo_skip_stat: bool = _option(True, parse=_boolean)
-    createrepo_update: bool = _option(True, parse=_boolean)
-    distrepo_skip_stat: bool = _option(False, parse=_boolean)
-    copy_old_repodata: bool = _option(False, parse=_boolean,
+    createrepo_skip_stat: bool = _option(True, parse=parsers.boolean)
+    createrepo_update: bool = _option(True, parse=parsers.boolean)
+    distrepo_skip_stat: bool = _option(False, parse=parsers.boolean)
+    copy_old_repodata: bool = _option(False, parse=parsers.boolean,
                                       ignored="newRepo always runs createrepo_c for every arch (with --update "
                                               "from the previous repo when createrepo_update is on)")
 
     # mail and logging
-    smtphost: str = _option("example.com", parse=_text)
-    smtp_user: str | None = _option(None, parse=_text)
-    smtp_pass: str | None = _option(None, parse=_text, secret=True)
-    from_addr: str = _option("Koji Build System <buildsys@example.com>", parse=_text)
-    admin_emails: str | None = _option(None, parse=_text,
+    smtphost: str = _option("example.com", parse=parsers.text)
+    smtp_user: str | None = _option(None, parse=parsers.text)
+    smtp_pass: str | None = _option(None, parse=parsers.text, secret=True)
+    from_addr: str = _option("Koji Build System <buildsys@example.com>", parse=parsers.text)
+    admin_emails: str | None = _option(None, parse=parsers.text,
                                        doc="the worker's errors are mailed there, as kojid does (via localhost)")
-    log_level: str | None = _option(None, parse=_log_level)
-    log_timestamps: bool = _option(False, parse=_boolean,
+    log_level: str | None = _option(None, parse=parsers.log_level)
+    log_timestamps: bool = _option(False, parse=parsers.boolean,
                                    ignored="buildroot logs are uploaded as written; state.log carries the times")
 
     # accepted so an existing kojid.conf loads, never read by koji-adjutant
-    mockdir: str = _option("/var/lib/mock", parse=_text, ignored=_MOCK_ONLY)
-    mockuser: str = _option("kojibuilder", parse=_text, ignored=_MOCK_ONLY)
-    mock_bootstrap_image: bool = _option(False, parse=_boolean, ignored=_MOCK_ONLY)
-    oz_install_timeout: int = _option(0, parse=_integer, ignored=_NOT_HANDLED)
+    mockdir: str = _option("/var/lib/mock", parse=parsers.text, ignored=_MOCK_ONLY)
+    mockuser: str = _option("kojibuilder", parse=parsers.text, ignored=_MOCK_ONLY)
+    mock_bootstrap_image: bool = _option(False, parse=parsers.boolean, ignored=_MOCK_ONLY)
+    oz_install_timeout: int = _option(0, parse=parsers.integer, ignored=_NOT_HANDLED)
     maven_repo_ignore: str = _option(
         "*.md5 *.sha1 maven-metadata*.xml _maven.repositories _remote.repositories "
-        "resolver-status.properties *.lastUpdated", parse=_text, ignored=_NOT_HANDLED)
-    xz_options: str = _option("-z6T0", parse=_text, ignored=_NOT_HANDLED)
-    pkgurl: str | None = _option(None, parse=_text, ignored="obsolete, kojid ignores it too")
+        "resolver-status.properties *.lastUpdated", parse=parsers.text, ignored=_NOT_HANDLED)
+    xz_options: str = _option("-z6T0", parse=parsers.text, ignored=_NOT_HANDLED)
+    pkgurl: str | None = _option(None, parse=parsers.text, ignored="obsolete, kojid ignores it too")
 
     #: RLIMIT_* keys (any case), as kojid's koji.util.setup_rlimits takes them: SOFT [HARD].
     rlimits: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: MappingProxyType({}),
@@ -330,43 +202,44 @@ def default_state_dir() -> Path:
 class AdjutantOptions:
     """The [adjutant] section: koji-adjutant's own options."""
 
-    default_image: str = _option(DEV_IMAGE, parse=_nonempty,
+    default_image: str = _option(DEV_IMAGE, parse=parsers.nonempty,
                                  doc="buildroot image when neither hub policy nor tag extra names one")
-    image_pull_policy: PullPolicy = _option(PullPolicy.IF_NOT_PRESENT, parse=_enum(PullPolicy))
-    podman_socket: str | None = _option(None, parse=_socket,
+    image_pull_policy: PullPolicy = _option(PullPolicy.IF_NOT_PRESENT, parse=parsers.enum_member(PullPolicy))
+    podman_socket: str | None = _option(None, parse=parsers.socket,
                                         doc="podman API socket; unset: the user's own, or a private service")
-    image_policy: str | None = _option("buildroot_image", parse=_optional_name,
+    image_policy: str | None = _option("buildroot_image", parse=parsers.optional_name,
                                        doc="hub policy asked with host.evalPolicy; empty: never ask (a hub "
                                            "too old to have it)")
-    image_packages_repo: str | None = _option(None, parse=_optional_name,
+    image_packages_repo: str | None = _option(None, parse=parsers.optional_name,
                                               doc="hub external repo the packages that came with the image are "
                                                   "listed under in each buildroot; unset: installed_pkgs.log only")
-    worker_id: str = _option(parse=_worker_id, factory=socket.gethostname,
+    worker_id: str = _option(parse=parsers.worker_id, factory=socket.gethostname,
                              doc="label on every container; default: this host's name on the hub")
-    offline: bool = _option(False, parse=_boolean,
+    offline: bool = _option(False, parse=parsers.boolean,
                             doc="repos are local directories under topdir; no phase gets network")
-    deps_network: Network = _option(Network.HOST, parse=_enum(Network, (Network.HOST, Network.PRIVATE)),
+    deps_network: Network = _option(Network.HOST, parse=parsers.enum_member(Network, (Network.HOST, Network.PRIVATE)),
                                     doc="network of the dependency phase (the build phase never has one)")
-    memory_limit_mb: int | None = _option(parse=_limit(int, "integer"), factory=default_memory_limit_mb,
+    memory_limit_mb: int | None = _option(parse=parsers.limit(int, "integer"), factory=default_memory_limit_mb,
                                           doc="per build container; default: half the host's memory")
-    pids_limit: int | None = _option(DEFAULT_PIDS_LIMIT, parse=_limit(int, "integer"),
+    pids_limit: int | None = _option(DEFAULT_PIDS_LIMIT, parse=parsers.limit(int, "integer"),
                                      doc="processes per build container")
-    cpus: float | None = _option(None, parse=_limit(float, "number"))
-    cache_max_size_gb: float = _option(20.0, parse=_positive(float, "number"))
-    cache_max_age_days: int = _option(14, parse=_positive(int, "integer"))
-    result_max_file_mb: int = _option(8192, parse=_positive(int, "integer"),
+    cpus: float | None = _option(None, parse=parsers.limit(float, "number"))
+    cache_max_size_gb: float = _option(20.0, parse=parsers.positive(float, "number"))
+    cache_max_age_days: int = _option(14, parse=parsers.positive(int, "integer"))
+    result_max_file_mb: int = _option(8192, parse=parsers.positive(int, "integer"),
                                       doc="largest file (MiB) a build may return; debuginfo RPMs reach 4 GiB")
-    result_max_total_mb: int = _option(32768, parse=_positive(int, "integer"),
+    result_max_total_mb: int = _option(32768, parse=parsers.positive(int, "integer"),
                                        doc="most MiB of files one build phase may return")
-    result_max_files: int = _option(20000, parse=_positive(int, "integer"),
+    result_max_files: int = _option(20000, parse=parsers.positive(int, "integer"),
                                     doc="most files and directories one build phase may return")
-    log_max_mb: int = _option(1024, parse=_positive(int, "integer"),
+    log_max_mb: int = _option(1024, parse=parsers.positive(int, "integer"),
                               doc="cap (MiB) of each log file; further output is dropped, the build goes on")
-    state_dir: Path = _option(parse=_directory, factory=default_state_dir)
-    container_root: ContainerRoot = _option(ContainerRoot.SUBORDINATE, parse=_enum(ContainerRoot),
+    state_dir: Path = _option(parse=parsers.directory, factory=default_state_dir)
+    container_root: ContainerRoot = _option(ContainerRoot.SUBORDINATE, parse=parsers.enum_member(ContainerRoot),
                                             doc="host user of root in containers: 'subordinate' (an id of "
                                                 "/etc/subuid) or 'worker' (this user)")
-    source_network: Network = _option(Network.PRIVATE, parse=_enum(Network, (Network.PRIVATE, Network.HOST)),
+    source_network: Network = _option(Network.PRIVATE,
+                                      parse=parsers.enum_member(Network, (Network.PRIVATE, Network.HOST)),
                                       doc="network of an SCM source command: 'private' reaches other hosts "
                                           "but not this one's services")
 
@@ -474,11 +347,11 @@ def _parse_kojid(path: Path, items: list[tuple[str, str]]) -> tuple[dict[str, An
         if key in ("plugin", "plugins"):
             name = "plugin"
         elif key.upper().startswith("RLIMIT_"):
-            if key[len("RLIMIT_"):].lower() not in RLIMIT_NAMES:
+            if key[len("RLIMIT_"):].lower() not in parsers.RLIMIT_NAMES:
                 raise ConfigError(f"{path}: [{KOJID_SECTION}] {key.upper()} is not a resource limit",
-                                  hint="known: " + ", ".join(f"RLIMIT_{name.upper()}" for name in RLIMIT_NAMES))
+                                  hint="known: " + ", ".join(f"RLIMIT_{name.upper()}" for name in parsers.RLIMIT_NAMES))
             try:
-                rlimits[key.upper()] = _rlimit(raw)
+                rlimits[key.upper()] = parsers.rlimit(raw)
             except ValueError as exc:
                 raise _bad_value(path, KOJID_SECTION, key.upper(), raw, str(exc)) from None
             continue

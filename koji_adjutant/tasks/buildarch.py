@@ -9,7 +9,8 @@ from pathlib import Path
 
 import koji
 
-from ..buildroot.srpm import check_build_system_tags, srpm_headers
+from ..buildroot.srpm import check_build_system_tags
+from ..rpmheader import read_header
 from ..errors import BuildError, ConfigError
 from .base import AdjutantTask
 from .buildroots import TaskBuildroot, tag_fits_host
@@ -94,7 +95,7 @@ class BuildArchTask(AdjutantTask):
         srpm = Path(self.localPath(f"work/{pkg}"))
         if not srpm.is_file():
             raise BuildError(f"SRPM file missing: work/{pkg}")
-        self.update_weight(srpm_headers(srpm, ("NAME",))["NAME"])
+        self.update_weight(read_header(srpm).name)
         buildroot = TaskBuildroot(self, root, arch, repo_id)
         done = buildroot.build(srpm, Path(self.workdir) / "result")
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the koji-adjutant buildroot images (the "build tools layer") from
-# images/<distro>/Containerfile, one image per distro and architecture, tagged
-# [PREFIX]koji-adjutant-buildroot:<distro>-<arch>.
+# Builds the koji-adjutant buildroot images (the "build tools layer"), one
+# image per distro and architecture, tagged
+# [PREFIX]koji-adjutant-buildroot:<distro>-<arch>. el8, el9 and el10 share
+# images/el/Containerfile (the release is the build argument EL_RELEASE);
+# fedora has images/fedora/Containerfile.
 #
 # Usage: build-images.sh [--distro LIST] [--arch LIST] [--registry PREFIX]
 #                        [--push] [--dry-run]
@@ -26,6 +28,20 @@ usage_error() {
   echo "$prog: $*" >&2
   echo "$prog: see --help" >&2
   exit 2
+}
+
+# The Containerfile directory of a distro, and the build arguments it needs.
+family_of() {
+  case "$1" in
+    el*) echo el ;;
+    *) echo "$1" ;;
+  esac
+}
+
+build_args_of() {
+  case "$1" in
+    el*) echo "--build-arg EL_RELEASE=${1#el}" ;;
+  esac
 }
 
 # podman names architectures the OCI way.
@@ -107,8 +123,9 @@ if [ "$push" = 1 ] && [ -z "$registry" ]; then
 fi
 
 for distro in "${distros[@]}"; do
-  [ -f "$root/images/$distro/Containerfile" ] \
-    || { echo "$prog: missing $root/images/$distro/Containerfile" >&2; exit 1; }
+  family=$(family_of "$distro")
+  [ -f "$root/images/$family/Containerfile" ] \
+    || { echo "$prog: missing $root/images/$family/Containerfile" >&2; exit 1; }
 done
 
 if [ "$dry_run" = 0 ] && ! command -v podman >/dev/null 2>&1; then
@@ -130,13 +147,16 @@ run() {
 }
 
 for distro in "${distros[@]}"; do
+  family=$(family_of "$distro")
+  read -r -a build_args <<<"$(build_args_of "$distro")"
   for arch in "${arches[@]}"; do
     tag="${registry}${name}:${distro}-${arch}"
     run podman build \
       --platform "$(platform_of "$arch")" \
       --tag "$tag" \
-      --file "$root/images/$distro/Containerfile" \
-      "$root/images/$distro"
+      "${build_args[@]+"${build_args[@]}"}" \
+      --file "$root/images/$family/Containerfile" \
+      "$root/images/$family"
     if [ "$push" = 1 ]; then
       run podman push "$tag"
     fi

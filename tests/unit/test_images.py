@@ -28,6 +28,14 @@ EXPECTED_BASE = {
     "fedora": "registry.fedoraproject.org/fedora:41",
 }
 
+# The Containerfile directory of each distro and the build arguments scripts/build-images.sh passes.
+FAMILIES = {
+    "el8": ("el", {"EL_RELEASE": "8"}),
+    "el9": ("el", {"EL_RELEASE": "9"}),
+    "el10": ("el", {"EL_RELEASE": "10"}),
+    "fedora": ("fedora", {}),
+}
+
 REQUIRED_PACKAGES = {
     "rpm-build",
     "dnf-plugins-core",
@@ -84,20 +92,31 @@ def substitute_args(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, text)
 
 
-def base_image(instructions: list[Instruction]) -> str:
-    """The FROM image, with ARG defaults declared before it substituted."""
+def arg_values(instructions: list[Instruction], build_args: dict[str, str], before_from: bool) -> dict[str, str]:
+    """What each ARG is worth (a build argument wins over the default), as podman resolves it."""
     args: dict[str, str] = {}
-    froms = []
+    seen_from = False
     for ins in instructions:
-        if ins.keyword == "ARG" and not froms:
+        if ins.keyword == "FROM":
+            seen_from = True
+            if before_from:
+                break
+        elif ins.keyword == "ARG":
             name, _, default = ins.args.partition("=")
-            args[name.strip()] = default.strip().strip("\"'")
-        elif ins.keyword == "FROM":
-            froms.append(ins.args)
+            name = name.strip()
+            if name in build_args:
+                args[name] = build_args[name]
+            elif default or not seen_from:
+                args[name] = default.strip().strip("\"'")
+    return args
+
+
+def base_image(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> str:
+    """The FROM image, with the ARGs declared before it substituted."""
+    froms = [ins.args for ins in instructions if ins.keyword == "FROM"]
     assert len(froms) == 1, f"expected exactly one FROM, got {froms}"
-    image = froms[0].split()
-    image = [w for w in image if not w.startswith("--")][0]
-    return substitute_args(image, args)
+    image = [w for w in froms[0].split() if not w.startswith("--")][0]
+    return substitute_args(image, arg_values(instructions, build_args or {}, before_from=True))
 
 
 def run_commands(instructions: list[Instruction]) -> list[list[str]]:
@@ -138,39 +157,41 @@ def option_value(cmd: list[str], short: str, long: str) -> str | None:
     return None
 
 
-def labels(instructions: list[Instruction]) -> dict[str, str]:
+def labels(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> dict[str, str]:
+    """LABEL pairs, ARGs declared after FROM substituted (podman only passes those on)."""
+    values = arg_values(instructions, build_args or {}, before_from=False)
     result = {}
     for ins in instructions:
         if ins.keyword == "LABEL":
             for pair in shlex.split(ins.args):
                 key, sep, value = pair.partition("=")
                 assert sep, f"LABEL without '=': {pair}"
-                result[key] = value
+                result[key] = substitute_args(value, values)
     return result
 
 
-def containerfiles() -> list[Path]:
-    return sorted(
-        p for p in IMAGES.glob("*/Containerfile") if p.parent.name != "dev"
-    )
+def test_one_containerfile_per_family():
+    found = {p.parent.name for p in IMAGES.glob("*/Containerfile") if p.parent.name != "dev"}
+    assert found == {family for family, _ in FAMILIES.values()}
+    assert set(FAMILIES) == set(EXPECTED_BASE)
 
 
-CONTAINERFILES = containerfiles()
-
-
-def test_every_distro_has_a_containerfile():
-    assert {p.parent.name for p in CONTAINERFILES} == set(EXPECTED_BASE)
-
-
-@pytest.fixture(params=CONTAINERFILES, ids=lambda p: p.parent.name)
-def image(request) -> tuple[str, list[Instruction]]:
-    path = request.param
-    return path.parent.name, parse_containerfile(path)
+@pytest.fixture(params=sorted(FAMILIES), ids=str)
+def image(request) -> tuple[str, list[Instruction], dict[str, str]]:
+    family, build_args = FAMILIES[request.param]
+    return request.param, parse_containerfile(IMAGES / family / "Containerfile"), build_args
 
 
 def test_base_image(image):
-    distro, instructions = image
-    assert base_image(instructions) == EXPECTED_BASE[distro]
+    distro, instructions, build_args = image
+    assert base_image(instructions, build_args) == EXPECTED_BASE[distro]
+
+
+def test_el_release_and_base_are_build_args():
+    instructions = parse_containerfile(IMAGES / "el" / "Containerfile")
+    assert base_image(instructions, {"EL_RELEASE": "9", "BASE_IMAGE": "mirror.example.com/almalinux"}) \
+        == "mirror.example.com/almalinux:9"
+    assert labels(instructions, {"EL_RELEASE": "10"})["io.koji-adjutant.distro"] == "el10"
 
 
 def test_fedora_release_is_a_build_arg():
@@ -185,7 +206,7 @@ def test_fedora_release_is_a_build_arg():
 
 
 def test_required_packages_installed(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     install, _ = dnf_install_run(instructions)
     packages = {w for w in install[install.index("install") + 1:] if not w.startswith("-")}
     missing = REQUIRED_PACKAGES - packages
@@ -195,7 +216,7 @@ def test_required_packages_installed(image):
 
 
 def test_dnf_options_and_clean_in_same_layer(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     install, commands = dnf_install_run(instructions)
     assert "-y" in install or "--assumeyes" in install
     assert "--setopt=install_weak_deps=False" in install
@@ -204,7 +225,7 @@ def test_dnf_options_and_clean_in_same_layer(image):
 
 
 def test_build_user(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     commands = [c for run in run_commands(instructions) for c in run]
     groupadds = [c for c in commands if c[:1] == ["groupadd"]]
     assert any(c[-1] == "mock" and option_value(c, "-g", "--gid") == "1000" for c in groupadds), groupadds
@@ -218,7 +239,7 @@ def test_build_user(image):
 
 
 def test_workdir_and_user(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     workdirs = [i.args for i in instructions if i.keyword == "WORKDIR"]
     assert workdirs and workdirs[-1] == "/builddir"
     # The dependency phase needs root; the build phase passes --user itself.
@@ -227,14 +248,14 @@ def test_workdir_and_user(image):
 
 
 def test_labels(image):
-    distro, instructions = image
-    found = labels(instructions)
+    distro, instructions, build_args = image
+    found = labels(instructions, build_args)
     assert found.get("io.koji-adjutant.distro") == distro
     assert found.get("org.opencontainers.image.title") == "koji-adjutant-buildroot"
 
 
 def test_no_arch_specific_content(image):
-    _, instructions = image
+    _, instructions, _ = image
     for ins in instructions:
         assert "TARGETARCH" not in ins.args
 
@@ -275,8 +296,11 @@ def test_dry_run_tags_and_platforms():
     assert platforms == ["linux/amd64", "linux/arm64"] * 2
     for cmd in commands:
         distro = option_value(cmd, "-t", "--tag").split(":")[1].split("-")[0]
-        assert Path(option_value(cmd, "-f", "--file")) == IMAGES / distro / "Containerfile"
-        assert Path(cmd[-1]) == IMAGES / distro
+        family, build_args = FAMILIES[distro]
+        assert Path(option_value(cmd, "-f", "--file")) == IMAGES / family / "Containerfile"
+        assert Path(cmd[-1]) == IMAGES / family
+        assert [f"{k}={v}" for k, v in build_args.items()] == \
+            [cmd[i + 1] for i, word in enumerate(cmd) if word == "--build-arg"]
     assert not any(c[:2] == ["podman", "push"] for c in commands)
 
 
@@ -286,7 +310,9 @@ def test_dry_run_defaults_to_all_distros_and_host_arch():
         proc = run_script("--dry-run")
         assert proc.returncode == 2 and host in proc.stderr
         return
-    tags = built_tags(dry_run_commands())
+    commands = dry_run_commands()
+    assert "--build-arg" not in commands[-1], "fedora needs no build argument"
+    tags = built_tags(commands)
     assert tags == [f"koji-adjutant-buildroot:{d}-{host}" for d in ("el8", "el9", "el10", "fedora")]
 
 

@@ -28,12 +28,14 @@ EXPECTED_BASE = {
     "fedora": "registry.fedoraproject.org/fedora:41",
 }
 
-# The Containerfile directory of each distro and the build arguments scripts/build-images.sh passes.
-FAMILIES = {
-    "el8": ("el", {"EL_RELEASE": "8"}),
-    "el9": ("el", {"EL_RELEASE": "9"}),
-    "el10": ("el", {"EL_RELEASE": "10"}),
-    "fedora": ("fedora", {}),
+# Every distro's image is made from this one file, with the build arguments scripts/build-images.sh passes.
+CONTAINERFILE = IMAGES / "buildroot" / "Containerfile"
+BUILD_ARGS = {
+    "el8": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "8", "DISTRO": "el8"},
+    "el9": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "9", "DISTRO": "el9"},
+    "el10": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "10", "DISTRO": "el10"},
+    "fedora": {"BASE_IMAGE": "registry.fedoraproject.org/fedora", "RELEASE": "41",
+               "EXTRA_PACKAGES": "dnf5-plugins", "DISTRO": "fedora"},
 }
 
 REQUIRED_PACKAGES = {
@@ -119,14 +121,15 @@ def base_image(instructions: list[Instruction], build_args: dict[str, str] | Non
     return substitute_args(image, arg_values(instructions, build_args or {}, before_from=True))
 
 
-def run_commands(instructions: list[Instruction]) -> list[list[str]]:
-    """Each RUN instruction as a list of simple commands (lists of words)."""
+def run_commands(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> list[list[str]]:
+    """Each RUN instruction as a list of simple commands (lists of words), ARGs substituted."""
+    values = arg_values(instructions, build_args or {}, before_from=False)
     runs = []
     for ins in instructions:
         if ins.keyword != "RUN":
             continue
         commands: list[list[str]] = [[]]
-        lexer = shlex.shlex(ins.args, posix=True, punctuation_chars=True)
+        lexer = shlex.shlex(substitute_args(ins.args, values), posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         for word in lexer:
             if word in SHELL_SEPARATORS:
@@ -137,10 +140,11 @@ def run_commands(instructions: list[Instruction]) -> list[list[str]]:
     return runs
 
 
-def dnf_install_run(instructions: list[Instruction]) -> tuple[list[str], list[list[str]]]:
+def dnf_install_run(instructions: list[Instruction], build_args: dict[str, str] | None = None
+                    ) -> tuple[list[str], list[list[str]]]:
     """The `dnf install` command and all commands of the RUN it is in."""
     found = []
-    for commands in run_commands(instructions):
+    for commands in run_commands(instructions, build_args):
         for cmd in commands:
             if cmd[:1] == ["dnf"] and "install" in cmd:
                 found.append((cmd, commands))
@@ -170,16 +174,14 @@ def labels(instructions: list[Instruction], build_args: dict[str, str] | None = 
     return result
 
 
-def test_one_containerfile_per_family():
-    found = {p.parent.name for p in IMAGES.glob("*/Containerfile") if p.parent.name != "dev"}
-    assert found == {family for family, _ in FAMILIES.values()}
-    assert set(FAMILIES) == set(EXPECTED_BASE)
+def test_one_containerfile_for_every_distro():
+    assert sorted(IMAGES.glob("*/Containerfile")) == [CONTAINERFILE]
+    assert set(BUILD_ARGS) == set(EXPECTED_BASE)
 
 
-@pytest.fixture(params=sorted(FAMILIES), ids=str)
+@pytest.fixture(params=sorted(BUILD_ARGS), ids=str)
 def image(request) -> tuple[str, list[Instruction], dict[str, str]]:
-    family, build_args = FAMILIES[request.param]
-    return request.param, parse_containerfile(IMAGES / family / "Containerfile"), build_args
+    return request.param, parse_containerfile(CONTAINERFILE), BUILD_ARGS[request.param]
 
 
 def test_base_image(image):
@@ -187,27 +189,28 @@ def test_base_image(image):
     assert base_image(instructions, build_args) == EXPECTED_BASE[distro]
 
 
-def test_el_release_and_base_are_build_args():
-    instructions = parse_containerfile(IMAGES / "el" / "Containerfile")
-    assert base_image(instructions, {"EL_RELEASE": "9", "BASE_IMAGE": "mirror.example.com/almalinux"}) \
-        == "mirror.example.com/almalinux:9"
-    assert labels(instructions, {"EL_RELEASE": "10"})["io.koji-adjutant.distro"] == "el10"
+def test_defaults_make_el9():
+    instructions = parse_containerfile(CONTAINERFILE)
+    assert base_image(instructions) == EXPECTED_BASE["el9"]
+    assert labels(instructions)["io.koji-adjutant.distro"] == "el9"
 
 
-def test_fedora_release_is_a_build_arg():
-    instructions = parse_containerfile(IMAGES / "fedora" / "Containerfile")
-    pre_from = []
-    for ins in instructions:
-        if ins.keyword == "FROM":
-            assert "FEDORA_RELEASE" in ins.args
-            break
-        pre_from.append(ins)
-    assert Instruction("ARG", "FEDORA_RELEASE=41") in pre_from
+def test_a_new_release_or_a_mirror_is_only_build_args():
+    instructions = parse_containerfile(CONTAINERFILE)
+    assert base_image(instructions, {"BASE_IMAGE": "mirror.example.com/fedora", "RELEASE": "42"}) \
+        == "mirror.example.com/fedora:42"
+
+
+def test_fedora_adds_dnf5_plugins_and_el_does_not():
+    instructions = parse_containerfile(CONTAINERFILE)
+    fedora, _ = dnf_install_run(instructions, BUILD_ARGS["fedora"])
+    el, _ = dnf_install_run(instructions, BUILD_ARGS["el10"])
+    assert "dnf5-plugins" in fedora and "dnf5-plugins" not in el
 
 
 def test_required_packages_installed(image):
-    distro, instructions, _ = image
-    install, _ = dnf_install_run(instructions)
+    distro, instructions, build_args = image
+    install, _ = dnf_install_run(instructions, build_args)
     packages = {w for w in install[install.index("install") + 1:] if not w.startswith("-")}
     missing = REQUIRED_PACKAGES - packages
     assert not missing, f"{distro}: packages missing from dnf install: {sorted(missing)}"
@@ -216,8 +219,8 @@ def test_required_packages_installed(image):
 
 
 def test_dnf_options_and_clean_in_same_layer(image):
-    distro, instructions, _ = image
-    install, commands = dnf_install_run(instructions)
+    distro, instructions, build_args = image
+    install, commands = dnf_install_run(instructions, build_args)
     assert "-y" in install or "--assumeyes" in install
     assert "--setopt=install_weak_deps=False" in install
     assert ["dnf", "clean", "all"] in commands, f"{distro}: dnf clean all missing from the install RUN"
@@ -279,6 +282,17 @@ def built_tags(commands: list[list[str]]) -> list[str]:
     return [option_value(c, "-t", "--tag") for c in commands if c[:2] == ["podman", "build"]]
 
 
+def build_args_of(cmd: list[str]) -> dict[str, str]:
+    return dict(cmd[i + 1].split("=", 1) for i, word in enumerate(cmd) if word == "--build-arg")
+
+
+def test_fedora_release_from_the_environment():
+    proc = subprocess.run([str(SCRIPT), "--dry-run", "--distro", "fedora", "--arch", "x86_64"], capture_output=True,
+                          text=True, env=dict(os.environ, LC_ALL="C", FEDORA_RELEASE="42"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert build_args_of(shlex.split(proc.stdout.splitlines()[0]))["RELEASE"] == "42"
+
+
 def test_script_is_executable():
     assert os.access(SCRIPT, os.X_OK)
 
@@ -296,11 +310,9 @@ def test_dry_run_tags_and_platforms():
     assert platforms == ["linux/amd64", "linux/arm64"] * 2
     for cmd in commands:
         distro = option_value(cmd, "-t", "--tag").split(":")[1].split("-")[0]
-        family, build_args = FAMILIES[distro]
-        assert Path(option_value(cmd, "-f", "--file")) == IMAGES / family / "Containerfile"
-        assert Path(cmd[-1]) == IMAGES / family
-        assert [f"{k}={v}" for k, v in build_args.items()] == \
-            [cmd[i + 1] for i, word in enumerate(cmd) if word == "--build-arg"]
+        assert Path(option_value(cmd, "-f", "--file")) == CONTAINERFILE
+        assert Path(cmd[-1]) == CONTAINERFILE.parent
+        assert build_args_of(cmd) == BUILD_ARGS[distro]
     assert not any(c[:2] == ["podman", "push"] for c in commands)
 
 
@@ -311,7 +323,7 @@ def test_dry_run_defaults_to_all_distros_and_host_arch():
         assert proc.returncode == 2 and host in proc.stderr
         return
     commands = dry_run_commands()
-    assert "--build-arg" not in commands[-1], "fedora needs no build argument"
+    assert build_args_of(commands[-1]) == BUILD_ARGS["fedora"]
     tags = built_tags(commands)
     assert tags == [f"koji-adjutant-buildroot:{d}-{host}" for d in ("el8", "el9", "el10", "fedora")]
 

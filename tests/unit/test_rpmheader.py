@@ -111,3 +111,14 @@ def test_not_an_rpm(tmp_path):
 def test_lead_check_refuses_a_binary_rpm(tmp_path):
     with pytest.raises(RpmHeaderError, match="binary RPM"):
         rpmheader.check_srpm_lead(build(tmp_path, "-bb", "BuildArch: noarch"))
+
+
+@pytest.mark.skipif(shutil.which("rpmsign") is None or shutil.which("gpg") is None, reason="needs rpmsign and gpg")
+def test_a_signed_srpm_is_read_without_a_keyring(tmp_path):
+    from signedrpms import RpmSigner
+
+    srpm = build(tmp_path, "-bs")
+    with RpmSigner(tmp_path / "gnupg") as signer:
+        signed = signer.sign(srpm, tmp_path / "signed")
+    assert signed.read_bytes() != srpm.read_bytes()  # rpmsign fills the space rpmbuild reserved
+    assert read_srpm_header(signed) == read_srpm_header(srpm)

@@ -35,11 +35,11 @@ from ..errors import BuildError
 from . import deps, kept
 from .cache import BuildrootCache
 from .cachekey import resolution_key
-from .provision import Provisioner
 from .installed import InstalledPackage, write_installed
 from .layers import BuildrootImage
 from .logs import BuildLogs
 from .phase import Keeper, Phase, PhaseFailed, run_phase
+from .provision import Provisioner
 from .render import INIT_SCRIPT, INPUT_DIR, SETUP_DIR, SOURCE_TREE
 from .requirements import Evaluation, read_evaluation, write_expected
 from .spec import BuildrootSpec

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the koji-adjutant buildroot images (the "build tools layer") from
-# images/<distro>/Containerfile, one image per distro and architecture, tagged
-# [PREFIX]koji-adjutant-buildroot:<distro>-<arch>.
+# Builds the koji-adjutant buildroot images (the "build tools layer"), one
+# image per distro and architecture, tagged
+# [PREFIX]koji-adjutant-buildroot:<distro>-<arch>, all from
+# images/buildroot/Containerfile: the distros differ only in the build
+# arguments below (base image, release, extra packages).
 #
 # Usage: build-images.sh [--distro LIST] [--arch LIST] [--registry PREFIX]
 #                        [--push] [--dry-run]
@@ -13,6 +15,8 @@
 #   --push             push each image after it is built (needs --registry)
 #   --dry-run          print the podman commands, run nothing
 #   -h, --help         show this help
+# Environment: FEDORA_RELEASE, the Fedora release the fedora image is made
+# from (default 41).
 # Exit status: 0 ok, 1 a command failed, 2 bad usage.
 set -euo pipefail
 
@@ -26,6 +30,18 @@ usage_error() {
   echo "$prog: $*" >&2
   echo "$prog: see --help" >&2
   exit 2
+}
+
+# The build arguments of a distro, one NAME=VALUE a line (the distro's name
+# becomes the image's io.koji-adjutant.distro label).
+fedora_release=${FEDORA_RELEASE:-41}
+build_args_of() {
+  case "$1" in
+    el*) printf '%s\n' BASE_IMAGE=quay.io/almalinux/almalinux "RELEASE=${1#el}" ;;
+    fedora) printf '%s\n' BASE_IMAGE=registry.fedoraproject.org/fedora "RELEASE=$fedora_release" \
+              EXTRA_PACKAGES=dnf5-plugins ;;
+  esac
+  echo "DISTRO=$1"
 }
 
 # podman names architectures the OCI way.
@@ -106,10 +122,8 @@ if [ "$push" = 1 ] && [ -z "$registry" ]; then
   usage_error "--push needs --registry (there is nowhere to push a local name)"
 fi
 
-for distro in "${distros[@]}"; do
-  [ -f "$root/images/$distro/Containerfile" ] \
-    || { echo "$prog: missing $root/images/$distro/Containerfile" >&2; exit 1; }
-done
+containerfile=$root/images/buildroot/Containerfile
+[ -f "$containerfile" ] || { echo "$prog: missing $containerfile" >&2; exit 1; }
 
 if [ "$dry_run" = 0 ] && ! command -v podman >/dev/null 2>&1; then
   echo "$prog: podman not found" >&2
@@ -130,13 +144,18 @@ run() {
 }
 
 for distro in "${distros[@]}"; do
+  build_args=()
+  while read -r arg; do
+    build_args+=(--build-arg "$arg")
+  done < <(build_args_of "$distro")
   for arch in "${arches[@]}"; do
     tag="${registry}${name}:${distro}-${arch}"
     run podman build \
       --platform "$(platform_of "$arch")" \
       --tag "$tag" \
-      --file "$root/images/$distro/Containerfile" \
-      "$root/images/$distro"
+      "${build_args[@]}" \
+      --file "$containerfile" \
+      "$(dirname "$containerfile")"
     if [ "$push" = 1 ]; then
       run podman push "$tag"
     fi

@@ -1,6 +1,6 @@
 """Reusing buildroot layers across builds: cached environments.
 
-Each layer a package-manager container made (environments.py) is committed as
+Each layer a package-manager container made (provision.py) is committed as
 ``localhost/<name>`` (``adjutant-<tag>-<arch>-<hash12>``) and recorded in the
 environment store with its full key, its inputs and its installed packages.
 Before reuse the record is checked: its full inputs hash equals the key

@@ -5,7 +5,7 @@ BuildRequires, and repeats until a round installs nothing new (a BuildRequires
 may bring macros that change the next evaluation); then %generate_buildrequires
 loops the same way. Here each evaluation runs in a throwaway container and
 each round's installation is a new layer made by the package manager alone
-(environments.py), keyed on everything asked for so far. A round whose
+(provision.py), keyed on everything asked for so far. A round whose
 evaluation was complete ends the loop: the build phase evaluates the package
 once more in the final layer and asks to come back here only when it wants
 more (the init script's exit 75), which saves a container per build.

@@ -2,7 +2,7 @@
 
 A buildroot image is a chain: the group layer (the base image with the repo
 file, the macros and the install group), then one layer per round of
-BuildRequires. Each is made by the package manager alone (environments.py)
+BuildRequires. Each is made by the package manager alone (provision.py)
 and keyed on everything it depends on (cachekey.py).
 """
 

@@ -111,11 +111,6 @@ class BuildLogs:
         if self._listener is not None:
             self._listener(source, text)
 
-    def write_file(self, filename: str, content: str) -> Path:
-        path = self.logdir / filename
-        path.write_text(content)
-        return path
-
     def files(self) -> list[Path]:
         return sorted(p for p in self.logdir.glob("*.log") if p.is_file())
 

@@ -1,7 +1,7 @@
 """Turning an SRPM, repos and an image into RPMs, in containers that each do one thing.
 
 Dependencies: the package manager makes the buildroot image layer by layer
-(environments.py): the install group, then each round of BuildRequires.
+(provision.py): the install group, then each round of BuildRequires.
 Between the rounds the package's BuildRequires are evaluated in throwaway
 containers (requirements.py), the loop being deps.py. Build: a throwaway
 container of that image runs rpmbuild as the build user with no network and
@@ -45,11 +45,11 @@ from ..resources import Resources
 from . import deps, kept
 from .cache import BuildrootCache
 from .cachekey import resolution_key
-from .environments import Provisioner
 from .installed import InstalledPackage, write_installed
 from .layers import BuildrootImage
 from .logs import BuildLogs
 from .phase import Keeper, Phase, PhaseFailed, run_phase
+from .provision import Provisioner
 from .render import INIT_SCRIPT, INPUT_DIR, SETUP_DIR, SOURCE_TREE
 from .requirements import Evaluation, read_evaluation, write_expected
 from .spec import BuildrootSpec

@@ -217,6 +217,7 @@ class _HeaderWatch:
 
     def _take_metadata(self, data: bytes) -> None:
         header, self.metadata = self.metadata, None
+        assert header is not None, "metadata data comes only after its header"
         self.start += _padded(len(data))
         self.want = tarfile.BLOCKSIZE
         if header.type == tarfile.GNUTYPE_LONGNAME:
@@ -295,7 +296,8 @@ class _GuardedTarInfo(tarfile.TarInfo):
             raise _Unsafe(self.name, _metadata_too_large(self.size))
         if self.type == tarfile.GNUTYPE_SPARSE:
             raise _Unsafe(self.name, _SPARSE)
-        return super()._proc_member(tar)
+        # tarfile's private hook is the one place a member is seen before its data is read
+        return super()._proc_member(tar)  # type: ignore[misc]
 
     def _proc_gnusparse_10(self, next: tarfile.TarInfo, pax_headers: dict, tar: tarfile.TarFile) -> None:
         raise _Unsafe(pax_headers.get("GNU.sparse.name", next.name), _SPARSE)
@@ -364,6 +366,7 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, origi
     tarfile does. The file gets the time it arrived, not the one the stream claims.
     """
     source = tar.extractfile(member)
+    assert source is not None, "only regular files are copied"
     written = 0
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(descriptor, "wb") as target:

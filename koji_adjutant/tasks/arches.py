@@ -17,6 +17,7 @@ import koji
 import koji.util
 
 from ..errors import BuildError
+from ..rpmheader import RpmHeader
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class ArchHeader:
     buildarchs: tuple[str, ...] = ()
     exclusivearch: tuple[str, ...] = ()
     excludearch: tuple[str, ...] = ()
+
+
+def arch_fields(header: RpmHeader) -> ArchHeader:
+    return ArchHeader(buildarchs=header.buildarchs, exclusivearch=header.exclusivearch,
+                      excludearch=header.excludearch)
 
 
 def _unique(arches: Sequence[str]) -> list[str]:

@@ -19,9 +19,10 @@ from koji.daemon import SCM
 from koji.tasks import ServerExit
 
 from ..errors import BuildError
-from .arches import build_arches, task_arch
+from ..rpmheader import RpmHeader
+from .arches import arch_fields, build_arches, task_arch
 from .base import AdjutantTask
-from .subtasks import SrpmHeader, read_srpm_header, run_subtask, start_subtask, wait_all
+from .subtasks import read_srpm_header, run_subtask, start_subtask, wait_all
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def merge_arch_results(results: dict[str, dict]) -> ArchBuilds:
     return ArchBuilds(srpm=srpm, rpms=rpms, brmap=brmap, logs=logs)
 
 
-def initbuild_data(header: SrpmHeader, task_id: int, source: dict | None, opts: dict) -> dict:
+def initbuild_data(header: RpmHeader, task_id: int, source: dict | None, opts: dict) -> dict:
     """What host.initBuild records, as kojid's BuildTask.handler gives it: the NVR, the task,
     where the source came from, the user's custom metadata, and whether it is a draft."""
     data: dict[str, Any] = {"name": header.name, "version": header.version, "release": header.release,
@@ -155,7 +156,7 @@ class BuildTask(AdjutantTask):
         srpm, source = self._srpm(src, where.build_tag, repo_info["id"], build_config)
         header = read_srpm_header(self, srpm)
         extra_arches = self._check_package(header.name, where, scratch, event)
-        arches = build_arches(build_config["arches"], header.arches, extra_arches,
+        arches = build_arches(build_config["arches"], arch_fields(header), extra_arches,
                               opts.get("arch_override") if scratch else None)
         log.info("task %s: building %s for %s", self.id, header.nvr, " ".join(arches))
         build_id = None if scratch else self.session.host.initBuild(initbuild_data(header, self.id, source, opts))
@@ -250,13 +251,13 @@ class BuildTask(AdjutantTask):
         return config.get("extra_arches") if config else None
 
     def _build_arches(self, srpm: str, build_tag: int, arches: list[str], repo_id: int, build_config: dict,
-                      header: SrpmHeader) -> ArchBuilds:
+                      header: RpmHeader) -> ArchBuilds:
         """One buildArch per arch; the first keeps the SRPM. A failure cancels the others unless
         build_arch_can_fail is set (and the build did not ask for fail_fast)."""
         noarch_arches = (build_config.get("extra") or {}).get("noarch_arches")
         subtasks = {}
         for index, arch in enumerate(arches):
-            route = task_arch(arch, build_config["arches"], header.arches, noarch_arches,
+            route = task_arch(arch, build_config["arches"], arch_fields(header), noarch_arches,
                               self.options.literal_task_arches)
             subtasks[arch] = start_subtask(self, "buildArch", [srpm, build_tag, arch, index == 0, {"repo_id": repo_id}],
                                            label=arch, arch=route)

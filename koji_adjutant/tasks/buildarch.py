@@ -9,10 +9,10 @@ from pathlib import Path
 
 import koji
 
-from ..buildroot.srpm import check_build_system_tags, srpm_headers
 from ..errors import BuildError, ConfigError
-from .base import AdjutantTask
-from .buildroots import TaskBuildroot, tag_fits_host
+from ..rpmheader import read_header
+from .buildbase import BuildrootTask
+from .buildroots import TaskBuildroot
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _rpmdiff():
     return koji.rpmdiff
 
 
-class BuildArchTask(AdjutantTask):
+class BuildArchTask(BuildrootTask):
     Methods = ["buildArch"]
     _taskWeight = 1.5
 
@@ -83,20 +83,11 @@ class BuildArchTask(AdjutantTask):
         if weight is not None:
             self.session.host.setTaskWeight(self.id, weight)
 
-    def checkHost(self, hostdata):
-        return tag_fits_host(self.session, self.params[1], hostdata)
-
     def handler(self, pkg, root, arch, keep_srpm, opts=None):
-        opts = opts or {}
-        repo_id = opts.get("repo_id")
-        if not repo_id:
-            raise BuildError("a repo id must be provided")
-        srpm = Path(self.localPath(f"work/{pkg}"))
-        if not srpm.is_file():
-            raise BuildError(f"SRPM file missing: work/{pkg}")
-        self.update_weight(srpm_headers(srpm, ("NAME",))["NAME"])
-        buildroot = TaskBuildroot(self, root, arch, repo_id)
-        done = buildroot.build(srpm, Path(self.workdir) / "result")
+        repo_id = self.required_repo(opts)
+        srpm = self.input_srpm(pkg)
+        self.update_weight(read_header(srpm).name)
+        done = TaskBuildroot(self, root, arch, repo_id).build(srpm, self.resultdir)
 
         uploaddir = self.getUploadDir()
         logs = list(done.log_paths)
@@ -105,11 +96,7 @@ class BuildArchTask(AdjutantTask):
             logs.append(self._upload_noarch_rpmdiff(hashes))
         for rpm in done.build.rpms:
             self.uploadFile(str(rpm))
-        srpms = []
-        if keep_srpm:
-            check_build_system_tags(done.build.srpm)
-            self.uploadFile(str(done.build.srpm))
-            srpms = [f"{uploaddir}/{done.build.srpm.name}"]
+        srpms = [self.upload_srpm(done.build.srpm)] if keep_srpm else []
         return {
             "rpms": [f"{uploaddir}/{rpm.name}" for rpm in done.build.rpms],
             "srpms": srpms,

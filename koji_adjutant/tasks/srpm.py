@@ -12,35 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..buildroot.srpm import check_build_system_tags
-from ..errors import BuildError
 from ..scm import allowed_scm, checkout
-from .base import AdjutantTask
-from .buildroots import HubBuildResult, TaskBuildroot, tag_fits_host
+from .buildbase import BuildrootTask
+from .buildroots import HubBuildResult, TaskBuildroot
 
 
-class _SrpmTask(AdjutantTask):
+class _SrpmTask(BuildrootTask):
     _taskWeight = 1.0
 
-    def checkHost(self, hostdata):
-        return tag_fits_host(self.session, self.params[1], hostdata)
-
-    def _buildroot(self, build_tag, opts: dict) -> TaskBuildroot:
-        repo_id = opts.get("repo_id")
-        if not repo_id:
-            raise BuildError("a repo id must be provided", hint="pass opts {'repo_id': N}, as the build task does")
-        return TaskBuildroot.for_srpm(self, build_tag, repo_id)
-
-    @property
-    def _resultdir(self) -> Path:
-        return Path(self.workdir) / "result"
+    def _buildroot(self, build_tag, opts: dict | None) -> TaskBuildroot:
+        return TaskBuildroot.for_srpm(self, build_tag, self.required_repo(opts))
 
     def _result(self, done: HubBuildResult, source: dict, extra_logs: tuple[str, ...] = ()) -> dict:
-        srpm = done.build.srpm
-        check_build_system_tags(srpm)
-        self.uploadFile(str(srpm))
-        uploaddir = self.getUploadDir()
-        return {"srpm": f"{uploaddir}/{srpm.name}", "logs": [*extra_logs, *done.log_paths],
+        return {"srpm": self.upload_srpm(done.build.srpm), "logs": [*extra_logs, *done.log_paths],
                 "brootid": done.brootid, "source": source}
 
 
@@ -50,11 +34,9 @@ class RebuildSRPMTask(_SrpmTask):
     Methods = ["rebuildSRPM"]
 
     def handler(self, srpm, build_tag, opts=None):
-        buildroot = self._buildroot(build_tag, opts or {})
-        path = Path(self.localPath(f"work/{srpm}"))
-        if not path.is_file():
-            raise BuildError(f"SRPM file missing: work/{srpm}")
-        done = buildroot.make_srpm(path, self._resultdir)
+        buildroot = self._buildroot(build_tag, opts)
+        path = self.input_srpm(srpm)
+        done = buildroot.make_srpm(path, self.resultdir)
         return self._result(done, {"source": path.name, "url": path.name})
 
 
@@ -70,7 +52,7 @@ class BuildSRPMFromSCMTask(_SrpmTask):
         uploaddir = self.getUploadDir()
         fetched = checkout(scm, Path(self.workdir) / "scm", self.session, uploaddir,
                            rpm_layout=self.options.support_rpm_source_layout)
-        done = buildroot.make_srpm(fetched.tree, self._resultdir)
+        done = buildroot.make_srpm(fetched.tree, self.resultdir)
         return self._result(done, fetched.source, extra_logs=(f"{uploaddir}/{fetched.log.name}",))
 
     def _policy_data(self, opts: dict) -> dict:

@@ -8,18 +8,12 @@ they finish and cancels the rest when one fails (failany).
 from __future__ import annotations
 
 import logging
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..buildroot.srpm import check_srpm
-from ..errors import BuildError
-from .arches import ArchHeader
+from .. import rpmheader
+from ..rpmheader import RpmHeader
 
 log = logging.getLogger(__name__)
-
-_FIELDS = ("NAME", "VERSION", "RELEASE", "EPOCH")
-_ARRAYS = ("BUILDARCHS", "EXCLUSIVEARCH", "EXCLUDEARCH")
 
 
 def start_subtask(task, method: str, arglist: list, label: str, arch: str | None = None) -> int:
@@ -41,43 +35,6 @@ def wait_all(task, subtask_ids: list[int], failany: bool = True) -> dict[int, di
     return task.wait(subtask_ids, all=True, failany=failany)
 
 
-@dataclass(frozen=True)
-class SrpmHeader:
-    name: str
-    version: str
-    release: str
-    epoch: int | None
-    arches: ArchHeader
-
-    @property
-    def nvr(self) -> str:
-        return f"{self.name}-{self.version}-{self.release}"
-
-
-def parse_srpm_query(output: str) -> SrpmHeader:
-    """The header from the output of ``rpm -qp --qf srpm_query_format()``."""
-    lines = output.split("\n")
-    if len(lines) < len(_FIELDS) + len(_ARRAYS):
-        raise BuildError(f"unexpected rpm query output: {output!r}")
-    name, version, release, epoch = lines[:len(_FIELDS)]
-    buildarchs, exclusive, exclude = (tuple(line.split()) for line in lines[len(_FIELDS):len(_FIELDS) + 3])
-    return SrpmHeader(name=name, version=version, release=release,
-                      epoch=None if epoch in ("", "(none)") else int(epoch),
-                      arches=ArchHeader(buildarchs=buildarchs, exclusivearch=exclusive, excludearch=exclude))
-
-
-def srpm_query_format() -> str:
-    scalars = "".join(f"%{{{tag}}}\\n" for tag in _FIELDS)
-    arrays = "".join(f"[%{{{tag}}} ]\\n" for tag in _ARRAYS)
-    return scalars + arrays
-
-
-def read_srpm_header(task, relpath: str) -> SrpmHeader:
+def read_srpm_header(task, relpath: str) -> RpmHeader:
     """The header of ``<topdir>/work/<relpath>``, fetched from topurl like any task input."""
-    path = Path(task.localPath(f"work/{relpath}"))
-    check_srpm(path)
-    result = subprocess.run(["rpm", "-qp", "--nosignature", "--nodigest", "--qf", srpm_query_format(), str(path)],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuildError(f"could not read the header of {path.name}: {result.stderr.strip()}")
-    return parse_srpm_query(result.stdout)
+    return rpmheader.read_srpm_header(Path(task.localPath(f"work/{relpath}")))

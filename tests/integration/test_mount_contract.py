@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.buildroot.environments import package_manager_mounts
 from koji_adjutant.buildroot.logs import BuildLogs
+from koji_adjutant.buildroot.provision import package_manager_mounts
 from koji_adjutant.buildroot.render import render
 from koji_adjutant.buildroot.runner import BuildrootRunner, phase_mounts
 from koji_adjutant.buildroot.spec import (

@@ -62,6 +62,8 @@ def test_the_wheel_installs_in_a_fresh_virtualenv_and_builds_a_package(tmp_path,
     where = run(bin_dir / "python", "-c", "import koji_adjutant; print(koji_adjutant.__file__)", cwd=tmp_path)
     assert where.startswith(str(tmp_path / "venv")), "the test must run the installed package, not the checkout"
     assert "build-local" in run(bin_dir / "koji-adjutant", "--help", cwd=tmp_path)
+    # rpm's bindings through the PyPI shim: rpmheader needs them, and koji checks uploads only with them
+    run(bin_dir / "python", "-c", "import rpm, koji_adjutant.rpmheader", cwd=tmp_path)
     results = tmp_path / "results"
     out = run(bin_dir / "koji-adjutant", "build-local", EXAMPLES / "hello-noarch" / "hello-noarch.spec",
               "--repo", sample_repo, "--resultdir", results, cwd=tmp_path)

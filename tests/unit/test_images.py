@@ -28,6 +28,16 @@ EXPECTED_BASE = {
     "fedora": "registry.fedoraproject.org/fedora:41",
 }
 
+# Every distro's image is made from this one file, with the build arguments scripts/build-images.sh passes.
+CONTAINERFILE = IMAGES / "buildroot" / "Containerfile"
+BUILD_ARGS = {
+    "el8": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "8", "DISTRO": "el8"},
+    "el9": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "9", "DISTRO": "el9"},
+    "el10": {"BASE_IMAGE": "quay.io/almalinux/almalinux", "RELEASE": "10", "DISTRO": "el10"},
+    "fedora": {"BASE_IMAGE": "registry.fedoraproject.org/fedora", "RELEASE": "41",
+               "EXTRA_PACKAGES": "dnf5-plugins", "DISTRO": "fedora"},
+}
+
 REQUIRED_PACKAGES = {
     "rpm-build",
     "dnf-plugins-core",
@@ -84,30 +94,42 @@ def substitute_args(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, text)
 
 
-def base_image(instructions: list[Instruction]) -> str:
-    """The FROM image, with ARG defaults declared before it substituted."""
+def arg_values(instructions: list[Instruction], build_args: dict[str, str], before_from: bool) -> dict[str, str]:
+    """What each ARG is worth (a build argument wins over the default), as podman resolves it."""
     args: dict[str, str] = {}
-    froms = []
+    seen_from = False
     for ins in instructions:
-        if ins.keyword == "ARG" and not froms:
+        if ins.keyword == "FROM":
+            seen_from = True
+            if before_from:
+                break
+        elif ins.keyword == "ARG":
             name, _, default = ins.args.partition("=")
-            args[name.strip()] = default.strip().strip("\"'")
-        elif ins.keyword == "FROM":
-            froms.append(ins.args)
+            name = name.strip()
+            if name in build_args:
+                args[name] = build_args[name]
+            elif default or not seen_from:
+                args[name] = default.strip().strip("\"'")
+    return args
+
+
+def base_image(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> str:
+    """The FROM image, with the ARGs declared before it substituted."""
+    froms = [ins.args for ins in instructions if ins.keyword == "FROM"]
     assert len(froms) == 1, f"expected exactly one FROM, got {froms}"
-    image = froms[0].split()
-    image = [w for w in image if not w.startswith("--")][0]
-    return substitute_args(image, args)
+    image = [w for w in froms[0].split() if not w.startswith("--")][0]
+    return substitute_args(image, arg_values(instructions, build_args or {}, before_from=True))
 
 
-def run_commands(instructions: list[Instruction]) -> list[list[str]]:
-    """Each RUN instruction as a list of simple commands (lists of words)."""
+def run_commands(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> list[list[str]]:
+    """Each RUN instruction as a list of simple commands (lists of words), ARGs substituted."""
+    values = arg_values(instructions, build_args or {}, before_from=False)
     runs = []
     for ins in instructions:
         if ins.keyword != "RUN":
             continue
         commands: list[list[str]] = [[]]
-        lexer = shlex.shlex(ins.args, posix=True, punctuation_chars=True)
+        lexer = shlex.shlex(substitute_args(ins.args, values), posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         for word in lexer:
             if word in SHELL_SEPARATORS:
@@ -118,10 +140,11 @@ def run_commands(instructions: list[Instruction]) -> list[list[str]]:
     return runs
 
 
-def dnf_install_run(instructions: list[Instruction]) -> tuple[list[str], list[list[str]]]:
+def dnf_install_run(instructions: list[Instruction], build_args: dict[str, str] | None = None
+                    ) -> tuple[list[str], list[list[str]]]:
     """The `dnf install` command and all commands of the RUN it is in."""
     found = []
-    for commands in run_commands(instructions):
+    for commands in run_commands(instructions, build_args):
         for cmd in commands:
             if cmd[:1] == ["dnf"] and "install" in cmd:
                 found.append((cmd, commands))
@@ -138,55 +161,56 @@ def option_value(cmd: list[str], short: str, long: str) -> str | None:
     return None
 
 
-def labels(instructions: list[Instruction]) -> dict[str, str]:
+def labels(instructions: list[Instruction], build_args: dict[str, str] | None = None) -> dict[str, str]:
+    """LABEL pairs, ARGs declared after FROM substituted (podman only passes those on)."""
+    values = arg_values(instructions, build_args or {}, before_from=False)
     result = {}
     for ins in instructions:
         if ins.keyword == "LABEL":
             for pair in shlex.split(ins.args):
                 key, sep, value = pair.partition("=")
                 assert sep, f"LABEL without '=': {pair}"
-                result[key] = value
+                result[key] = substitute_args(value, values)
     return result
 
 
-def containerfiles() -> list[Path]:
-    return sorted(
-        p for p in IMAGES.glob("*/Containerfile") if p.parent.name != "dev"
-    )
+def test_one_containerfile_for_every_distro():
+    assert sorted(IMAGES.glob("*/Containerfile")) == [CONTAINERFILE]
+    assert set(BUILD_ARGS) == set(EXPECTED_BASE)
 
 
-CONTAINERFILES = containerfiles()
-
-
-def test_every_distro_has_a_containerfile():
-    assert {p.parent.name for p in CONTAINERFILES} == set(EXPECTED_BASE)
-
-
-@pytest.fixture(params=CONTAINERFILES, ids=lambda p: p.parent.name)
-def image(request) -> tuple[str, list[Instruction]]:
-    path = request.param
-    return path.parent.name, parse_containerfile(path)
+@pytest.fixture(params=sorted(BUILD_ARGS), ids=str)
+def image(request) -> tuple[str, list[Instruction], dict[str, str]]:
+    return request.param, parse_containerfile(CONTAINERFILE), BUILD_ARGS[request.param]
 
 
 def test_base_image(image):
-    distro, instructions = image
-    assert base_image(instructions) == EXPECTED_BASE[distro]
+    distro, instructions, build_args = image
+    assert base_image(instructions, build_args) == EXPECTED_BASE[distro]
 
 
-def test_fedora_release_is_a_build_arg():
-    instructions = parse_containerfile(IMAGES / "fedora" / "Containerfile")
-    pre_from = []
-    for ins in instructions:
-        if ins.keyword == "FROM":
-            assert "FEDORA_RELEASE" in ins.args
-            break
-        pre_from.append(ins)
-    assert Instruction("ARG", "FEDORA_RELEASE=41") in pre_from
+def test_defaults_make_el9():
+    instructions = parse_containerfile(CONTAINERFILE)
+    assert base_image(instructions) == EXPECTED_BASE["el9"]
+    assert labels(instructions)["io.koji-adjutant.distro"] == "el9"
+
+
+def test_a_new_release_or_a_mirror_is_only_build_args():
+    instructions = parse_containerfile(CONTAINERFILE)
+    assert base_image(instructions, {"BASE_IMAGE": "mirror.example.com/fedora", "RELEASE": "42"}) \
+        == "mirror.example.com/fedora:42"
+
+
+def test_fedora_adds_dnf5_plugins_and_el_does_not():
+    instructions = parse_containerfile(CONTAINERFILE)
+    fedora, _ = dnf_install_run(instructions, BUILD_ARGS["fedora"])
+    el, _ = dnf_install_run(instructions, BUILD_ARGS["el10"])
+    assert "dnf5-plugins" in fedora and "dnf5-plugins" not in el
 
 
 def test_required_packages_installed(image):
-    distro, instructions = image
-    install, _ = dnf_install_run(instructions)
+    distro, instructions, build_args = image
+    install, _ = dnf_install_run(instructions, build_args)
     packages = {w for w in install[install.index("install") + 1:] if not w.startswith("-")}
     missing = REQUIRED_PACKAGES - packages
     assert not missing, f"{distro}: packages missing from dnf install: {sorted(missing)}"
@@ -195,8 +219,8 @@ def test_required_packages_installed(image):
 
 
 def test_dnf_options_and_clean_in_same_layer(image):
-    distro, instructions = image
-    install, commands = dnf_install_run(instructions)
+    distro, instructions, build_args = image
+    install, commands = dnf_install_run(instructions, build_args)
     assert "-y" in install or "--assumeyes" in install
     assert "--setopt=install_weak_deps=False" in install
     assert ["dnf", "clean", "all"] in commands, f"{distro}: dnf clean all missing from the install RUN"
@@ -204,7 +228,7 @@ def test_dnf_options_and_clean_in_same_layer(image):
 
 
 def test_build_user(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     commands = [c for run in run_commands(instructions) for c in run]
     groupadds = [c for c in commands if c[:1] == ["groupadd"]]
     assert any(c[-1] == "mock" and option_value(c, "-g", "--gid") == "1000" for c in groupadds), groupadds
@@ -218,7 +242,7 @@ def test_build_user(image):
 
 
 def test_workdir_and_user(image):
-    distro, instructions = image
+    distro, instructions, _ = image
     workdirs = [i.args for i in instructions if i.keyword == "WORKDIR"]
     assert workdirs and workdirs[-1] == "/builddir"
     # The dependency phase needs root; the build phase passes --user itself.
@@ -227,14 +251,14 @@ def test_workdir_and_user(image):
 
 
 def test_labels(image):
-    distro, instructions = image
-    found = labels(instructions)
+    distro, instructions, build_args = image
+    found = labels(instructions, build_args)
     assert found.get("io.koji-adjutant.distro") == distro
     assert found.get("org.opencontainers.image.title") == "koji-adjutant-buildroot"
 
 
 def test_no_arch_specific_content(image):
-    _, instructions = image
+    _, instructions, _ = image
     for ins in instructions:
         assert "TARGETARCH" not in ins.args
 
@@ -258,6 +282,17 @@ def built_tags(commands: list[list[str]]) -> list[str]:
     return [option_value(c, "-t", "--tag") for c in commands if c[:2] == ["podman", "build"]]
 
 
+def build_args_of(cmd: list[str]) -> dict[str, str]:
+    return dict(cmd[i + 1].split("=", 1) for i, word in enumerate(cmd) if word == "--build-arg")
+
+
+def test_fedora_release_from_the_environment():
+    proc = subprocess.run([str(SCRIPT), "--dry-run", "--distro", "fedora", "--arch", "x86_64"], capture_output=True,
+                          text=True, env=dict(os.environ, LC_ALL="C", FEDORA_RELEASE="42"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert build_args_of(shlex.split(proc.stdout.splitlines()[0]))["RELEASE"] == "42"
+
+
 def test_script_is_executable():
     assert os.access(SCRIPT, os.X_OK)
 
@@ -275,8 +310,9 @@ def test_dry_run_tags_and_platforms():
     assert platforms == ["linux/amd64", "linux/arm64"] * 2
     for cmd in commands:
         distro = option_value(cmd, "-t", "--tag").split(":")[1].split("-")[0]
-        assert Path(option_value(cmd, "-f", "--file")) == IMAGES / distro / "Containerfile"
-        assert Path(cmd[-1]) == IMAGES / distro
+        assert Path(option_value(cmd, "-f", "--file")) == CONTAINERFILE
+        assert Path(cmd[-1]) == CONTAINERFILE.parent
+        assert build_args_of(cmd) == BUILD_ARGS[distro]
     assert not any(c[:2] == ["podman", "push"] for c in commands)
 
 
@@ -286,7 +322,9 @@ def test_dry_run_defaults_to_all_distros_and_host_arch():
         proc = run_script("--dry-run")
         assert proc.returncode == 2 and host in proc.stderr
         return
-    tags = built_tags(dry_run_commands())
+    commands = dry_run_commands()
+    assert build_args_of(commands[-1]) == BUILD_ARGS["fedora"]
+    tags = built_tags(commands)
     assert tags == [f"koji-adjutant-buildroot:{d}-{host}" for d in ("el8", "el9", "el10", "fedora")]
 
 

@@ -167,17 +167,11 @@ def test_a_note_is_never_a_state_line(logs, heard):
 def test_files_lists_the_log_files(logs):
     logs.write("root", b"r\n")
     logs.write("build", b"b\n")
-    logs.write_file("installed_pkgs.json", "[]\n")
+    (logs.logdir / "installed_pkgs.json").write_text("[]\n")
     (logs.logdir / "dir.log").mkdir()
     assert logs.files() == [logs.logdir / "build.log", logs.logdir / "root.log", logs.logdir / "state.log"]
-    logs.write_file("installed_pkgs.log", "")
+    (logs.logdir / "installed_pkgs.log").write_text("")
     assert logs.logdir / "installed_pkgs.log" in logs.files()
-
-
-def test_write_file(logs):
-    path = logs.write_file("mock_config.log", "config\n")
-    assert path == logs.logdir / "mock_config.log"
-    assert path.read_text() == "config\n"
 
 
 def test_second_buildlogs_starts_afresh(tmp_path):

@@ -9,7 +9,7 @@ import koji
 import pytest
 
 from koji_adjutant.errors import BuildError
-from koji_adjutant.tasks.arches import ArchHeader
+from koji_adjutant.rpmheader import RpmHeader
 from koji_adjutant.tasks.build import (
     ArchBuilds,
     BuildTask,
@@ -21,7 +21,6 @@ from koji_adjutant.tasks.build import (
     policy_data,
 )
 from koji_adjutant.tasks.chain import split_level
-from koji_adjutant.tasks.subtasks import SrpmHeader
 
 
 def arch_result(task: int, rpms: list[str], srpm: bool, brootid: int) -> dict:
@@ -63,8 +62,13 @@ def test_exactly_one_arch_must_return_the_srpm():
         merge_arch_results({"x86_64": arch_result(11, [], True, 7), "i686": arch_result(12, [], True, 8)})
 
 
+def source_header(name: str, version: str, release: str) -> RpmHeader:
+    return RpmHeader(name=name, version=version, release=release, epoch=None, arch="src", is_source=True,
+                     packager="", vendor="", distribution="")
+
+
 def test_initbuild_data_carries_the_source_of_an_scm_build():
-    header = SrpmHeader("p", "1", "2.fc40", None, ArchHeader())
+    header = source_header("p", "1", "2.fc40")
     assert initbuild_data(header, 5, None, {}) == {"name": "p", "version": "1", "release": "2.fc40",
                                                    "epoch": None, "task_id": 5}
     source = {"source": "git+https://h/p.git#0123abc", "url": "git+https://h/p.git#main"}
@@ -74,7 +78,7 @@ def test_initbuild_data_carries_the_source_of_an_scm_build():
 
 
 def test_initbuild_data_passes_drafts_and_custom_user_metadata_through():
-    header = SrpmHeader("p", "1", "2", None, ArchHeader())
+    header = source_header("p", "1", "2")
     source = {"source": "s#abc", "url": "s#main"}
     data = initbuild_data(header, 5, source, {"draft": True, "custom_user_metadata": {"team": "base"}})
     assert data["draft"] is True

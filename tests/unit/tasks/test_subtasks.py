@@ -1,4 +1,4 @@
-"""Reading the SRPM header a build needs (NVR, arch fields) with the host's rpm."""
+"""Reading the SRPM header a build needs (NVR, arch fields) with rpm's Python bindings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from koji_adjutant.errors import BuildError
-from koji_adjutant.tasks.arches import ArchHeader
-from koji_adjutant.tasks.subtasks import parse_srpm_query, read_srpm_header
+from koji_adjutant.tasks.arches import ArchHeader, arch_fields
+from koji_adjutant.tasks.subtasks import read_srpm_header
 
 
 class LocalTopdir:
@@ -53,14 +53,14 @@ def test_header_fields_and_arch_lists(tmp_path):
     header = read_srpm_header(LocalTopdir(tmp_path), srpm.name)
     assert (header.name, header.version, header.release, header.epoch) == ("archy", "2.1", "3", 4)
     assert header.nvr == "archy-2.1-3"
-    assert header.arches == ArchHeader(exclusivearch=("x86_64", "aarch64"), excludearch=("ppc64le", "s390x"))
+    assert arch_fields(header) == ArchHeader(exclusivearch=("x86_64", "aarch64"), excludearch=("ppc64le", "s390x"))
 
 
 def test_noarch_srpm_without_epoch(tmp_path):
     srpm = make_srpm(tmp_path, "BuildArch: noarch")
     header = read_srpm_header(LocalTopdir(tmp_path), srpm.name)
     assert header.epoch is None
-    assert header.arches == ArchHeader(buildarchs=("noarch",))
+    assert arch_fields(header) == ArchHeader(buildarchs=("noarch",))
 
 
 def test_a_file_that_is_not_an_rpm_is_refused(tmp_path):
@@ -69,7 +69,3 @@ def test_a_file_that_is_not_an_rpm_is_refused(tmp_path):
     with pytest.raises(BuildError, match="is not an RPM file"):
         read_srpm_header(LocalTopdir(tmp_path), "x.src.rpm")
 
-
-def test_short_query_output_is_an_error():
-    with pytest.raises(BuildError, match="unexpected rpm query output"):
-        parse_srpm_query("name\n1\n")

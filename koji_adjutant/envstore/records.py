@@ -23,8 +23,9 @@ from .timestamps import format_timestamp, parse_timestamp, utcnow
 log = logging.getLogger(__name__)
 
 #: The environments table's columns, in the order rows are written and read.
+#: (The table's repo_id column is never written: the repo is one of the inputs.)
 _COLUMNS = ("name", "base_image", "base_digest", "image_id", "inputs_hash", "inputs", "tag", "arch",
-            "repo_id", "created", "last_used", "use_count", "size", "version")
+            "created", "last_used", "use_count", "size", "version")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM environments"
 
 
@@ -41,7 +42,6 @@ class Environment:
     image_id: str = ""
     #: Everything the inputs hash was computed from (JSON-serialisable).
     inputs: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    repo_id: int | None = None
     created: datetime = field(default_factory=utcnow)
     last_used: datetime | None = None  # None: the same as created
     use_count: int = 0
@@ -72,7 +72,7 @@ class Environment:
 
 def _to_row(env: Environment) -> tuple:
     return (env.name, env.base_image, env.base_digest, env.image_id, env.inputs_hash,
-            json.dumps(dict(env.inputs), sort_keys=True, default=str), env.tag, env.arch, env.repo_id,
+            json.dumps(dict(env.inputs), sort_keys=True, default=str), env.tag, env.arch,
             format_timestamp(env.created), format_timestamp(env.used), env.use_count, env.size,
             env.version)
 

@@ -50,7 +50,7 @@ def test_env_list_table(store, run_env):
 
 
 def test_env_show(store, run_env):
-    env = make_env(inputs={"groups": ["build"], "repo": 7}, base_image="quay.io/x/el10:1", repo_id=7, size=2048)
+    env = make_env(inputs={"groups": ["build"], "repo": 7}, base_image="quay.io/x/el10:1", size=2048)
     store.record(env)
     code, out, _ = run_env("show", env.name)
     assert code == 0

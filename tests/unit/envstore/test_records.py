@@ -19,7 +19,7 @@ from .factories import NOW, make_env
 
 def test_record_get_round_trip(store):
     env = make_env(base_image="registry.example.com/el10:latest", base_digest="sha256:abc", image_id="f00d",
-                   inputs={"repo": 42, "groups": ["build"], "macros": {"%dist": ".el10"}}, repo_id=42,
+                   inputs={"repo": 42, "groups": ["build"], "macros": {"%dist": ".el10"}},
                    size=123456, use_count=3, version="0.0.9")
     store.record(env)
     assert store.get(env.name) == env

@@ -23,21 +23,18 @@ class Resources(ExitStack):
 
     def release(self, what: str, step: Callable[[], object]) -> None:
         """Call ``step`` when the stack unwinds; ``what`` names it in a warning if it fails then."""
-        def exit_(exc_type, exc, traceback) -> bool:
-            if exc_type is None:
-                step()
-                return False
-            try:
-                step()
-            except Exception as err:
-                log.warning("could not %s after the failure (%s): %s", what, exc, err)
-            return False
-        self.push(exit_)
+        self._push(what, step, always=True)
 
     def on_failure(self, what: str, step: Callable[[], object]) -> None:
         """Call ``step`` only when the stack unwinds with an error: undo a half-made thing."""
+        self._push(what, step, always=False)
+
+    def _push(self, what: str, step: Callable[[], object], always: bool) -> None:
         def exit_(exc_type, exc, traceback) -> bool:
-            if exc_type is not None:
+            if exc_type is None:
+                if always:
+                    step()
+            else:
                 try:
                     step()
                 except Exception as err:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import koji
-from hubsim import HubSimulator
 
+from hubsim import HubSimulator
 from koji_adjutant.envstore import EnvironmentStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,12 +9,10 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from podman import PodmanClient
-from podman.api import stream_frames
-from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
+from podman.errors import APIError, NotFound, PodmanError
 
 from ..errors import (
     ContainerError,
@@ -34,31 +32,18 @@ from .interface import (
     Privileges,
     PullPolicy,
     RunResult,
-    Stream,
 )
 from .limits import LimitMode, Watchdog, detect_mode, pin_command
-from .podmanapi import create_args, image_info_of, label_filters, list_status, split_ref
+from .podmanapi import create_args, label_filters, list_status, split_ref
+from .podmanimages import PodmanImages
+from .podmanstreams import LOG_DRAIN_TIMEOUT, await_output, pump
 from .service import PodmanService
 
 log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 0.05
-_LOG_DRAIN_TIMEOUT = 10.0
-_EXEC_CHECK_INTERVAL = 1.0
 
 _ROOT_USERS = (None, "", "root", "0", "0:0", "root:root")
-
-
-def _pump(open_stream: Callable[[], Any], sink: LogSink | None, outcome: dict) -> None:
-    """Feed a multiplexed output stream to ``sink``; an error goes into ``outcome`` for the caller."""
-    try:
-        for stdout, stderr in stream_frames(open_stream(), demux=True):
-            if sink is not None and stdout:
-                sink(Stream.STDOUT, bytes(stdout))
-            if sink is not None and stderr:
-                sink(Stream.STDERR, bytes(stderr))
-    except Exception as exc:  # reported to the caller, which waits for the container too
-        outcome["error"] = exc
 
 
 class PodmanManager:
@@ -82,6 +67,7 @@ class PodmanManager:
                 service.close()
                 raise
         self._client: PodmanClient = client
+        self.images = PodmanImages(client)
         self.uri: str = self._service.uri if self._service is not None else socket or ""
         self._watchdogs: dict[str, Watchdog] = {}
         #: containers in which something ran as another user than root: never committed
@@ -132,81 +118,24 @@ class PodmanManager:
         options = store.get("graphOptions") or {}
         return store.get("graphDriverName") != "overlay" or any("mount_program" in key for key in options)
 
-    # -- images --------------------------------------------------------------
+    # -- images: PodmanImages (podmanimages.py) does the work ------------------
     def image_info(self, ref: str) -> ImageInfo | None:
-        try:
-            return image_info_of(self._client.images.get(ref), ref)
-        except (ImageNotFound, NotFound):
-            return None
+        return self.images.info(ref)
 
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
-        info = self.image_info(ref)
-        if policy is PullPolicy.NEVER or (policy is PullPolicy.IF_NOT_PRESENT and info is not None):
-            if info is None:
-                raise ImageNotFoundError(f"image {ref} is not present and the pull policy is 'never'")
-            return info
-        log.info("pulling image %s", ref)
-        failure = self._pull(ref)
-        if failure is not None:
-            if info is not None and policy is PullPolicy.ALWAYS:
-                log.warning("could not refresh image %s (%s); using the local copy", ref, failure)
-                return info
-            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {failure}")
-        info = self.image_info(ref)
-        if info is None:
-            raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
-        return info
-
-    def _pull(self, ref: str) -> str | None:
-        """Pull ``ref``; the reason it failed, or None.
-
-        podman reports a failed pull inside a 200 response's stream, which
-        podman-py's images.pull() does not turn into an error.
-        """
-        try:
-            response = self._client.api.post("/images/pull", params={"reference": ref, "quiet": True},
-                                             stream=True)
-            response.raise_for_status()
-            for line in response.iter_lines():
-                if line:
-                    message = json.loads(line)
-                    if message.get("error"):
-                        return str(message["error"]).strip()
-        except (APIError, PodmanError, ValueError) as exc:
-            return str(exc)
-        return None
+        return self.images.ensure(ref, policy)
 
     def list_images(self, labels: Mapping[str, str]) -> list[ImageInfo]:
-        """Every image with all of ``labels``, dangling ones (no name left) included; ``ref`` is the image id."""
-        found = self._client.images.list(all=True, filters=label_filters(labels))
-        return [image_info_of(image, image.id) for image in found]
+        return self.images.labelled(labels)
 
     def tag_image(self, ref: str, new_ref: str) -> None:
-        """Give the image ``ref`` the name ``new_ref`` too: removed by one of several names, an
-        image is only untagged, so a kept buildroot's name keeps its image (buildroot/kept.py)."""
-        repository, tag = split_ref(new_ref)
-        try:
-            tagged = self._client.images.get(ref).tag(repository, tag)
-        except (ImageNotFound, NotFound) as exc:
-            raise ImageNotFoundError(f"image {ref} is gone; cannot name it {new_ref}") from exc
-        except (APIError, PodmanError) as exc:
-            raise ContainerError(f"could not name image {ref} {new_ref}: {exc}") from exc
-        if not tagged:
-            raise ContainerError(f"podman did not name image {ref} {new_ref}")
+        self.images.tag(ref, new_ref)
 
     def image_refs(self, prefix: str) -> list[str]:
-        """Every image name (repository:tag) starting with ``prefix``: how kept buildroots' names
-        are found, which no label can mark (a name is given after the image is made)."""
-        return sorted(name for image in self._client.images.list() for name in image.tags if name.startswith(prefix))
+        return self.images.names(prefix)
 
     def remove_image(self, ref: str) -> None:
-        try:
-            self._client.images.remove(ref, force=True)
-        except (ImageNotFound, NotFound):
-            pass
-        except APIError as exc:
-            if exc.status_code != 404:
-                raise ContainerError(f"could not remove image {ref}: {exc}") from exc
+        self.images.remove(ref)
 
     # -- containers ----------------------------------------------------------
     def create(self, spec: ContainerSpec) -> ContainerHandle:
@@ -275,7 +204,7 @@ class PodmanManager:
         except (APIError, PodmanError) as exc:
             raise ContainerError(f"could not attach to container {handle.name}: {exc}") from exc
         outcome: dict = {}
-        pumper = threading.Thread(target=_pump, args=(lambda: attached, sink, outcome),
+        pumper = threading.Thread(target=pump, args=(lambda: attached, sink, outcome),
                                   name=f"adjutant-attach-{handle.name}", daemon=True)
         pumper.start()
         try:
@@ -283,10 +212,10 @@ class PodmanManager:
         except BaseException:
             attached.close()
             raise
-        if self._await_output(handle, pumper, None if timeout is None else started + timeout,
+        if await_output(lambda: self._get(handle), pumper, None if timeout is None else started + timeout,
                               final_state=False) is None:
             self._kill_quietly(handle.id)
-            pumper.join(_LOG_DRAIN_TIMEOUT)
+            pumper.join(LOG_DRAIN_TIMEOUT)
             self._raise_for_limits(handle, True, timeout, {})
         if "error" in outcome:
             raise ContainerError(f"the output of container {handle.name} broke off: {outcome['error']}")
@@ -333,13 +262,13 @@ class PodmanManager:
 
         outcome: dict = {}
         started = time.monotonic()
-        pumper = threading.Thread(target=_pump, args=(start_exec, sink, outcome),
+        pumper = threading.Thread(target=pump, args=(start_exec, sink, outcome),
                                   name=f"adjutant-exec-{handle.name}", daemon=True)
         pumper.start()
-        state = self._await_output(handle, pumper, None if timeout is None else started + timeout)
+        state = await_output(lambda: self._get(handle), pumper, None if timeout is None else started + timeout)
         if state is None:
             self._kill_quietly(handle.id)
-            pumper.join(_LOG_DRAIN_TIMEOUT)
+            pumper.join(LOG_DRAIN_TIMEOUT)
             raise ContainerTimeoutError(
                 f"command {command[0]!r} in container {handle.name} ran over its timeout of {timeout:.0f} s")
         self._raise_for_limits(handle, False, timeout, state)
@@ -361,32 +290,6 @@ class PodmanManager:
         log.debug("exec %s in %s: exit %s after %.2fs", command[0], handle.name, exit_code,
                   time.monotonic() - started)
         return int(exit_code if exit_code is not None else -1)
-
-    def _await_output(self, handle: ContainerHandle, pumper: threading.Thread,
-                      deadline: float | None, final_state: bool = True) -> Mapping | None:
-        """Wait for an output stream to end; the container's state then, or None past the deadline.
-
-        An exec's stream does not always end when its container dies under it, so
-        the container is checked while waiting, not only afterwards. Without
-        ``final_state`` a stream that ends costs no check (the state is then {}).
-        """
-        container = None
-        while True:
-            pumper.join(_EXEC_CHECK_INTERVAL)
-            if deadline is not None and pumper.is_alive() and time.monotonic() > deadline:
-                return None
-            if not final_state and not pumper.is_alive():
-                return {}
-            if container is None:
-                container = self._get(handle)
-            else:
-                container.reload()
-            state = container.attrs.get("State", {})
-            if not pumper.is_alive():
-                return state
-            if state.get("Status") != "running":
-                pumper.join(_LOG_DRAIN_TIMEOUT)
-                return state
 
     def commit(self, handle: ContainerHandle, ref: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
         """Commit a package-manager container, the only kind whose state may outlive it.

@@ -1,0 +1,102 @@
+"""The images side of PodmanManager: look up, pull, name and remove images, on podman-py.
+
+Apart from podman.py so that each file reads on its own; PodmanManager's
+image methods (the ContainerManager Protocol's) hand their work to this one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from podman import PodmanClient
+from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
+
+from ..errors import ContainerError, ImageNotFoundError
+from .interface import ImageInfo, PullPolicy
+from .podmanapi import image_info_of, label_filters, split_ref
+
+log = logging.getLogger(__name__)
+
+
+class PodmanImages:
+    """One user's images, through a podman-py client."""
+
+    def __init__(self, client: PodmanClient):
+        self._client = client
+
+    def info(self, ref: str) -> ImageInfo | None:
+        try:
+            return image_info_of(self._client.images.get(ref), ref)
+        except (ImageNotFound, NotFound):
+            return None
+
+    def ensure(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
+        info = self.info(ref)
+        if policy is PullPolicy.NEVER or (policy is PullPolicy.IF_NOT_PRESENT and info is not None):
+            if info is None:
+                raise ImageNotFoundError(f"image {ref} is not present and the pull policy is 'never'")
+            return info
+        log.info("pulling image %s", ref)
+        failure = self._pull(ref)
+        if failure is not None:
+            if info is not None and policy is PullPolicy.ALWAYS:
+                log.warning("could not refresh image %s (%s); using the local copy", ref, failure)
+                return info
+            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {failure}")
+        info = self.info(ref)
+        if info is None:
+            raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
+        return info
+
+    def _pull(self, ref: str) -> str | None:
+        """Pull ``ref``; the reason it failed, or None.
+
+        podman reports a failed pull inside a 200 response's stream, which
+        podman-py's images.pull() does not turn into an error.
+        """
+        try:
+            response = self._client.api.post("/images/pull", params={"reference": ref, "quiet": True},
+                                             stream=True)
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line:
+                    message = json.loads(line)
+                    if message.get("error"):
+                        return str(message["error"]).strip()
+        except (APIError, PodmanError, ValueError) as exc:
+            return str(exc)
+        return None
+
+    def labelled(self, labels: Mapping[str, str]) -> list[ImageInfo]:
+        """Every image with all of ``labels``, dangling ones (no name left) included; ``ref`` is the image id."""
+        found = self._client.images.list(all=True, filters=label_filters(labels))
+        return [image_info_of(image, image.id) for image in found]
+
+    def tag(self, ref: str, new_ref: str) -> None:
+        """Give the image ``ref`` the name ``new_ref`` too: removed by one of several names, an
+        image is only untagged, so a kept buildroot's name keeps its image (buildroot/kept.py)."""
+        repository, tag = split_ref(new_ref)
+        try:
+            tagged = self._client.images.get(ref).tag(repository, tag)
+        except (ImageNotFound, NotFound) as exc:
+            raise ImageNotFoundError(f"image {ref} is gone; cannot name it {new_ref}") from exc
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not name image {ref} {new_ref}: {exc}") from exc
+        if not tagged:
+            raise ContainerError(f"podman did not name image {ref} {new_ref}")
+
+    def names(self, prefix: str) -> list[str]:
+        """Every image name (repository:tag) starting with ``prefix``: how kept buildroots' names
+        are found, which no label can mark (a name is given after the image is made)."""
+        return sorted(name for image in self._client.images.list() for name in image.tags if name.startswith(prefix))
+
+    def remove(self, ref: str) -> None:
+        try:
+            self._client.images.remove(ref, force=True)
+        except (ImageNotFound, NotFound):
+            pass
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise ContainerError(f"could not remove image {ref}: {exc}") from exc

@@ -143,7 +143,7 @@ class PodmanManager:
         if self.image_info(spec.image) is None:
             raise ImageNotFoundError(f"image {spec.image} is not present for this user")
         name = spec.name or f"adjutant-{uuid.uuid4().hex[:12]}"
-        command, args = create_args(spec, self.limit_mode, self._container_root)
+        command, args = create_args(spec, lambda: self.limit_mode, self._container_root)
         try:
             container = self._client.containers.create(spec.image, command, name=name, **args)
         except (APIError, PodmanError) as exc:

@@ -6,7 +6,7 @@ part that carries every isolation setting, reads and tests on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .interface import (
     PACKAGE_MANAGER_CAPABILITIES,
@@ -28,9 +28,13 @@ ID_RANGE = 65536
 _NPROC_MARGIN = 64
 
 
-def create_args(spec: ContainerSpec, limit_mode: LimitMode,
+def create_args(spec: ContainerSpec, limit_mode: Callable[[], LimitMode],
                 container_root: ContainerRoot) -> tuple[list[str], dict]:
-    """The command and the keyword arguments of podman-py's containers.create for ``spec``."""
+    """The command and the keyword arguments of podman-py's containers.create for ``spec``.
+
+    ``limit_mode`` is asked only for a spec with limits: it costs a ``podman info`` (~0.4 s)
+    the first time, which a build container without limits must not pay.
+    """
     command = list(spec.command)
     args: dict = {
         "labels": dict(spec.labels), "environment": dict(spec.env), "user": spec.user,
@@ -39,7 +43,7 @@ def create_args(spec: ContainerSpec, limit_mode: LimitMode,
                    for m in spec.mounts],
     }
     if spec.limits != ResourceLimits():
-        if limit_mode is LimitMode.CGROUP:
+        if limit_mode() is LimitMode.CGROUP:
             args.update(cgroup_create_args(spec.limits))
         else:
             command = pin_command(spec.limits, command)

@@ -321,3 +321,15 @@ def test_snapshot_of_a_kept_buildroot(make_manager):
     manager.snapshot("k1", "localhost/adjutant-failed-42-k1:enter-1")
     manager._client.containers.get.return_value.commit.assert_called_once_with(
         repository="localhost/adjutant-failed-42-k1", tag="enter-1", changes=None)
+
+
+def test_a_container_without_limits_costs_no_podman_info(mocker):
+    """podman info (~0.4 s) tells how limits are enforced; a spec without limits must not ask it."""
+    client = mocker.MagicMock(name="PodmanClient")
+    client.containers.create.return_value.id = "c0ffee"
+    manager = PodmanManager(container_root=ContainerRoot.SUBORDINATE, client=client)
+    mocker.patch.object(manager, "image_info", return_value=ImageInfo(ref=IMAGE, id="sha256:1", digest="sha256:1"))
+    manager.create(spec(limits=ResourceLimits()))
+    client.info.assert_not_called()
+    manager.create(spec(limits=ResourceLimits(pids=100)))
+    client.info.assert_called_once()

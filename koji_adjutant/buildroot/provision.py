@@ -123,7 +123,7 @@ class Provisioner:
         container = ContainerSpec(
             image=image, command=["sleep", "infinity"], labels=self._labels, limits=self._limits,
             privileges=Privileges.PACKAGE_MANAGER, network=Network.NONE if spec.offline else self._network,
-            mounts=package_manager_mounts(spec, setup_dir), env=dict(spec.environment), workdir="/builddir")
+            mounts=package_manager_mounts(spec, setup_dir), env=dict(spec.env_vars), workdir="/builddir")
         with Resources() as resources:
             handle = self._manager.create(container)
             resources.release(f"remove container {handle.name}", lambda: self._manager.remove(handle))
@@ -153,7 +153,7 @@ class Provisioner:
                 to_log(stream, data)
 
         exit_code = self._manager.exec(handle, [INIT_SCRIPT, step, *args], sink=sink, user="root",
-                                       env={**spec.environment, **self._step_env}, workdir="/builddir",
+                                       env={**spec.env_vars, **self._step_env}, workdir="/builddir",
                                        timeout=spec.timeouts.dependencies)
         return exit_code, output.text()
 

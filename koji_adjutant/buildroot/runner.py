@@ -281,7 +281,7 @@ class BuildrootRunner:
         return ContainerSpec(image=image, command=command, labels={**self._labels, LABEL_PURPOSE: purpose},
                              limits=self._limits, network=network, mounts=mounts,
                              user=spec.build_user if spec else None, workdir=TOPDIR if spec else None,
-                             env=dict(spec.environment) if spec else {})
+                             env=dict(spec.env_vars) if spec else {})
 
     def _run_phase(self, container: ContainerSpec, phase: Phase, logs: BuildLogs, keep: Keeper | None = None):
         return run_phase(self._manager, container, phase, logs, self._result_limits, keep)

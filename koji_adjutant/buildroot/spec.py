@@ -158,7 +158,8 @@ class BuildrootSpec:
     #: installed with the group (build-local --install), as mock's chroot_setup_cmd can
     extra_packages: tuple[str, ...] = ()
     macros: Mapping[str, str] = field(default_factory=dict)
-    environment: Mapping[str, str] = field(default_factory=dict)
+    #: environment variables of every step (tag extras rpm.env.*)
+    env_vars: Mapping[str, str] = field(default_factory=dict)
     package_manager: PackageManagerOptions = field(default_factory=PackageManagerOptions)
     timeouts: Timeouts = field(default_factory=Timeouts)
     tag: str = "local"
@@ -169,7 +170,7 @@ class BuildrootSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "macros", _frozen(self.macros))
-        object.__setattr__(self, "environment", _frozen(self.environment))
+        object.__setattr__(self, "env_vars", _frozen(self.env_vars))
         object.__setattr__(self, "repos", tuple(self.repos))
         object.__setattr__(self, "extra_packages", tuple(self.extra_packages))
         object.__setattr__(self, "group", self.group.value if isinstance(self.group, InstallGroup) else self.group)
@@ -191,7 +192,7 @@ class BuildrootSpec:
                                            ("tag", _TAG, self.tag)):
             if not pattern.fullmatch(value):
                 raise ConfigError(f"{field_name} {value!r} is not valid")
-        for name in self.environment:
+        for name in self.env_vars:
             if not _ENV_NAME.fullmatch(name):
                 raise ConfigError(f"environment variable name {name!r} is not valid")
         if len({r.repo_id for r in self.repos}) != len(self.repos):
@@ -223,7 +224,7 @@ class BuildrootSpec:
             "image": self.image, "image_digest": self.image_digest, "arch": self.arch,
             "repos": [[repo.repo_id, repo.location] for repo in self.repos],
             "group": self.group, "extra_packages": list(self.extra_packages),
-            "macros": dict(self.macros), "environment": dict(self.environment),
+            "macros": dict(self.macros), "env_vars": dict(self.env_vars),
             "package_manager": asdict(self.package_manager), "tag": self.tag, "build_user": self.build_user,
             "target_arch": self.rpmbuild_target,
             "template_version": TEMPLATE_VERSION, "adjutant_version": __version__,

@@ -57,14 +57,14 @@ def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, t
                           distribution=kojid.distribution, mockhost=kojid.mockhost)
     macros.update({key[len(_MACRO_PREFIX):]: str(value) for key, value in extra.items()
                    if key.startswith(_MACRO_PREFIX)})
-    environment = {key[len(_ENV_PREFIX):]: str(value) for key, value in extra.items()
+    env_vars = {key[len(_ENV_PREFIX):]: str(value) for key, value in extra.items()
                    if key.startswith(_ENV_PREFIX)}
     repo_path = f"{koji.PathInfo(topdir='').repo(repo_info['id'], repo_info['tag_name'])}/{br_arch}"
     location = f"{kojid.topdir}{repo_path}" if adjutant.offline else f"{kojid.topurl}{repo_path}"
     return BuildrootSpec(
         image=image.ref, image_digest=image_digest, arch=br_arch, target_arch=target_arch,
         repos=(RepoSource(repo_id=f"koji-{repo_info['id']}", location=location),),
-        group=group, macros=macros, environment=environment, tag=repo_info["tag_name"],
+        group=group, macros=macros, env_vars=env_vars, tag=repo_info["tag_name"],
         package_manager=package_manager_options(repo_info["tag_name"], extra),
         timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))
 

@@ -51,7 +51,7 @@ def offline_spec() -> BuildrootSpec:
         group=InstallGroup.SRPM_BUILD,
         extra_packages=("ccache", "pkgconfig(glib-2.0)", "perl(Foo::Bar) >= 1.2"),
         macros={"dist": ".fc40", "packager": "Koji Builder <koji@example.com>", "weird": WEIRD_MACRO},
-        environment={"LANG": "C.UTF-8"},
+        env_vars={"LANG": "C.UTF-8"},
         package_manager=PackageManagerOptions(releasever="40", module_hotfixes=True, best=False,
                                               install_weak_deps=True),
         tag="f40-build",

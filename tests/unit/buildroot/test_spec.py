@@ -32,7 +32,7 @@ def make(**overrides) -> BuildrootSpec:
         repos=(RepoSource("local", "/srv/repos/f40"), RepoSource("updates", "https://example.org/updates/")),
         extra_packages=("ccache",),
         macros={"dist": ".fc40", "vendor": "Koji"},
-        environment={"LANG": "C.UTF-8", "TZ": "UTC"},
+        env_vars={"LANG": "C.UTF-8", "TZ": "UTC"},
         package_manager=PackageManagerOptions(releasever="40"),
     )
     values.update(overrides)
@@ -92,7 +92,7 @@ def test_macros_and_environment_cannot_be_changed_afterwards():
     with pytest.raises(TypeError):
         spec.macros["dist"] = ".fc41"  # type: ignore[index]
     with pytest.raises(TypeError):
-        spec.environment["X"] = "1"  # type: ignore[index]
+        spec.env_vars["X"] = "1"  # type: ignore[index]
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.arch = "aarch64"  # type: ignore[misc]
 
@@ -133,7 +133,7 @@ def test_macro_value_that_rpm_cannot_hold_on_one_line(value):
 @pytest.mark.parametrize("name", ["", "1PATH", "MY-VAR", "A B", "X=Y", "ÄÖ", "\nLANG"])
 def test_bad_environment_name(name):
     with pytest.raises(ConfigError, match="environment variable name .* is not valid") as caught:
-        make(environment={name: "1"})
+        make(env_vars={name: "1"})
     assert repr(name) in str(caught.value)
 
 
@@ -162,7 +162,7 @@ def test_a_trailing_newline_is_not_a_valid_name(what):
         elif what == "repo id":
             RepoSource("local\n", "/srv/repo")
         else:
-            make(environment={"LANG\n": "C"})
+            make(env_vars={"LANG\n": "C"})
 
 
 # -- content hash --------------------------------------------------------------------
@@ -191,8 +191,8 @@ def test_inputs_digest_is_stable_across_processes():
 
 
 def test_inputs_digest_ignores_insertion_order():
-    a = make(macros={"a": "1", "b": "2", "c": "3"}, environment={"X": "1", "Y": "2"})
-    b = make(macros={"c": "3", "a": "1", "b": "2"}, environment={"Y": "2", "X": "1"})
+    a = make(macros={"a": "1", "b": "2", "c": "3"}, env_vars={"X": "1", "Y": "2"})
+    b = make(macros={"c": "3", "a": "1", "b": "2"}, env_vars={"Y": "2", "X": "1"})
     assert digest(a) == digest(b)
     assert list(a.macros) == list(b.macros) == ["a", "b", "c"]
 
@@ -204,7 +204,7 @@ CHANGES = {
     "macro value": dict(macros={"dist": ".fc41", "vendor": "Koji"}),
     "macro added": dict(macros={"dist": ".fc40", "vendor": "Koji", "x": "1"}),
     "macro removed": dict(macros={"dist": ".fc40"}),
-    "environment": dict(environment={"LANG": "C", "TZ": "UTC"}),
+    "env_vars": dict(env_vars={"LANG": "C", "TZ": "UTC"}),
     "repo location": dict(repos=(RepoSource("local", "/srv/repos/f41"),
                                  RepoSource("updates", "https://example.org/updates/"))),
     "repo id": dict(repos=(RepoSource("local2", "/srv/repos/f40"),

@@ -137,7 +137,7 @@ class TaskBuildroot:
     """One buildroot of one task, from hub data to results."""
 
     def __init__(self, task, tag, arch: str, repo_id: int, group: InstallGroup = InstallGroup.BUILD):
-        self._task = task
+        self.task = task
         self._session = task.session
         self.repo_info = self._session.repoInfo(repo_id, strict=True)
         if koji.REPO_STATES[self.repo_info["state"]] not in ("READY", "EXPIRED"):
@@ -189,7 +189,7 @@ class Buildroot:
 
     def __init__(self, buildroot: TaskBuildroot, resultdir: Path):
         self._buildroot = buildroot
-        self._task = buildroot._task
+        self._task = buildroot.task
         self._resultdir = resultdir
         self._resources = Resources()
         self.log_paths: list[str] = []

@@ -66,11 +66,8 @@ def repo_with_newer_probe(sample_repo, tmp_path_factory) -> Path:
 def hello_srpm(podman_manager, worker_id, tmp_path_factory) -> Path:
     outdir = tmp_path_factory.mktemp("hello-srpm")
     runner = BuildrootRunner(podman_manager, {LABEL_WORKER: worker_id}, work_root=outdir / "work")
-    logs = BuildLogs(outdir / "logs")
-    try:
+    with BuildLogs(outdir / "logs") as logs:
         return runner.srpm_from_spec(DEV_IMAGE, EXAMPLES / "hello-noarch" / "hello-noarch.spec", outdir, logs)
-    finally:
-        logs.close()
 
 
 def build(podman_manager, worker_id, image, repo: Path, srpm: Path, tmp_path: Path, sync: bool):
@@ -79,11 +76,8 @@ def build(podman_manager, worker_id, image, repo: Path, srpm: Path, tmp_path: Pa
     spec = BuildrootSpec(image=image.ref, image_digest=image.digest, arch=arch,
                          repos=(RepoSource("local", str(repo)),), macros=kojid_macros(arch),
                          package_manager=PackageManagerOptions(sync_image=sync), timeouts=Timeouts(rpmbuild=600))
-    logs = BuildLogs(tmp_path / "results")
-    try:
+    with BuildLogs(tmp_path / "results") as logs:
         return runner.build(spec, srpm, tmp_path / "results", logs)
-    finally:
-        logs.close()
 
 
 def test_without_sync_the_images_older_package_stays_and_is_the_images(

@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 #: The environments table's columns, in the order rows are written and read.
 #: (The table's repo_id column is never written: the repo is one of the inputs.)
 _COLUMNS = ("name", "base_image", "base_digest", "image_id", "inputs_hash", "inputs", "tag", "arch",
-            "created", "last_used", "use_count", "size", "version")
+            "created", "last_used", "use_count", "size", "version", "own_size", "base_size", "origin")
+#: Environment.origin of one made on this builder.
+ORIGIN_BUILT = "built"
+
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM environments"
 
 
@@ -45,8 +48,14 @@ class Environment:
     created: datetime = field(default_factory=utcnow)
     last_used: datetime | None = None  # None: the same as created
     use_count: int = 0
-    size: int = 0  # bytes
+    size: int = 0  # bytes, of the whole image (base and parent layers included)
     version: str = __version__  # the koji-adjutant that made it
+    #: bytes its own layers add on disk to the image it was made from; None: unknown (counted whole)
+    own_size: int | None = None
+    #: bytes of its base image, which every environment made from that base shares
+    base_size: int = 0
+    #: where it came from: ORIGIN_BUILT, or the registry it was pulled from
+    origin: str = ORIGIN_BUILT
 
     def __post_init__(self) -> None:
         if self.last_used is None:
@@ -56,6 +65,11 @@ class Environment:
     def used(self) -> datetime:
         """When it was last used (made counts as used)."""
         return self.last_used or self.created
+
+    @property
+    def added(self) -> int:
+        """The bytes this environment adds on disk to its base and parent."""
+        return self.size if self.own_size is None else self.own_size
 
     @property
     def image_ref(self) -> str:
@@ -74,7 +88,7 @@ def _to_row(env: Environment) -> tuple:
     return (env.name, env.base_image, env.base_digest, env.image_id, env.inputs_hash,
             json.dumps(dict(env.inputs), sort_keys=True, default=str), env.tag, env.arch,
             format_timestamp(env.created), format_timestamp(env.used), env.use_count, env.size,
-            env.version)
+            env.version, env.own_size, env.base_size, env.origin)
 
 
 def _from_row(row: Sequence) -> Environment:
@@ -150,6 +164,18 @@ class Records:
         with self._db.reading() as conn:
             row = conn.execute("SELECT environment FROM resolutions WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+    def package_set(self, repo: str) -> str | None:
+        """The package set remembered for the immutable repo ``repo``, if any."""
+        with self._db.reading() as conn:
+            row = conn.execute("SELECT package_set FROM package_sets WHERE repo = ?", (repo,)).fetchone()
+        return row[0] if row else None
+
+    def remember_package_set(self, repo: str, package_set: str) -> None:
+        """Remember the package set of ``repo``, a repo whose content never changes under its name."""
+        with self._db.writing() as conn:
+            conn.execute("INSERT OR REPLACE INTO package_sets (repo, package_set, recorded) VALUES (?, ?, ?)",
+                         (repo, package_set, format_timestamp(utcnow())))
 
     def list(self) -> list[Environment]:
         """Every record, most recently used first."""

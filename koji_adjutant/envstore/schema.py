@@ -22,7 +22,7 @@ from .timestamps import format_timestamp, utcnow
 log = logging.getLogger(__name__)
 
 #: The schema this code reads and writes; the number of MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _DAMAGED = "the file is damaged; move it away and koji-adjutant starts a new store"
 
@@ -59,8 +59,24 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
         )""")
 
 
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    """Schema 3: each environment's own size, its base's size and where it came from; the
+    package sets of Koji repos, remembered by repo (a Koji repo never changes under its id)."""
+    # An environment recorded before schema 3 is counted whole, base included, as it was.
+    conn.execute("ALTER TABLE environments ADD COLUMN own_size INTEGER")
+    conn.execute("UPDATE environments SET own_size = size")
+    conn.execute("ALTER TABLE environments ADD COLUMN base_size INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE environments ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+    conn.execute("""
+        CREATE TABLE package_sets (
+            repo TEXT PRIMARY KEY,
+            package_set TEXT NOT NULL,
+            recorded TEXT NOT NULL
+        )""")
+
+
 #: MIGRATIONS[i] takes a store from schema i to schema i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

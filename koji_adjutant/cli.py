@@ -18,7 +18,6 @@ from .buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions, 
 from .container.interface import LABEL_WORKER
 from .container.limits import default_limits
 from .defaults import DEV_IMAGE
-from .envstore.settings import store_settings
 from .errors import AdjutantError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,10 +69,10 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     macros.update(dict(args.define or []))
     phase_seconds: dict[str, float] = {}
     print(f"build-local: {source.name} for {args.arch} in {args.image}; results in {resultdir}", file=sys.stderr)
-    with BuildLogs(resultdir, listener=_progress(started)) as logs, open_manager(args.podman_socket) as manager:
-        cache = None
-        if args.cache:
-            cache = BuildrootCache(store_settings(_local_adjutant(args.config)).open(), manager)
+    adjutant = _local_adjutant(args.config)
+    with BuildLogs(resultdir, listener=_progress(started)) as logs, \
+            open_manager(args.podman_socket, insecure_registries=adjutant.insecure_registries) as manager:
+        cache = BuildrootCache.configured(adjutant, manager) if args.cache else None
         runner = BuildrootRunner(manager, {LABEL_WORKER: "build-local"}, limits=default_limits(), cache=cache)
         srpm = source
         if source.suffix == ".spec":

@@ -226,6 +226,15 @@ class AdjutantOptions:
     cpus: float | None = _option(None, parse=parsers.limit(float, "number"))
     cache_max_size_gb: float = _option(20.0, parse=parsers.positive(float, "number"))
     cache_max_age_days: int = _option(14, parse=parsers.positive(int, "integer"))
+    cache_registry: str | None = _option(None, parse=parsers.registry_namespace,
+                                         doc="host[:port]/namespace of a registry every builder shares "
+                                             "cached buildroots through; unset: this builder's own only")
+    cache_registry_credentials: Path | None = _option(None, parse=parsers.optional_path,
+                                                      doc="file of username:password for cache_registry "
+                                                          "(mode 0600); unset: no credentials")
+    insecure_registries: tuple[str, ...] = _option((), parse=parsers.registry_hosts,
+                                                   doc="registry hosts (host:port) reached without TLS "
+                                                       "verification: plain http, or a self-signed certificate")
     result_max_file_mb: int = _option(8192, parse=parsers.positive(int, "integer"),
                                       doc="largest file (MiB) a build may return; debuginfo RPMs reach 4 GiB")
     result_max_total_mb: int = _option(32768, parse=parsers.positive(int, "integer"),

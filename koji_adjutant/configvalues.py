@@ -10,6 +10,7 @@ import configparser
 import enum
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,40 @@ def directory(value: str) -> Path:
     path = Path(os.path.expandvars(value.strip())).expanduser()
     if not path.is_absolute():
         raise ValueError("must be an absolute path (~ and $VARIABLES are expanded)")
+    return path
+
+
+_REGISTRY_HOST = re.compile(r"(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:[0-9]+)")
+_REPOSITORY_PART = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*")
+
+
+def registry_namespace(value: str) -> str | None:
+    """host[:port]/namespace: where the shared buildroot cache lives; empty: none."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return None
+    host, _, namespace = value.partition("/")
+    if not _REGISTRY_HOST.fullmatch(host) or not namespace or \
+            not all(_REPOSITORY_PART.fullmatch(part) for part in namespace.split("/")):
+        raise ValueError("must be host[:port]/namespace, e.g. registry.example.com:5000/koji-cache "
+                         "(a lower-case namespace of letters, digits and ._-)")
+    return value
+
+
+def registry_hosts(value: str) -> tuple[str, ...]:
+    hosts = tuple(value.replace(",", " ").split())
+    for host in hosts:
+        if not _REGISTRY_HOST.fullmatch(host):
+            raise ValueError(f"{host!r} is not a registry host (host, host.domain or host:port)")
+    return hosts
+
+
+def optional_path(value: str) -> Path | None:
+    if not value.strip():
+        return None
+    path = Path(value.strip())
+    if not path.is_absolute():
+        raise ValueError("must be an absolute path")
     return path
 
 

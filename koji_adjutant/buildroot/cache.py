@@ -8,11 +8,14 @@ computed now (the name holds only 48 bits of it), it was made by this
 koji-adjutant version from the base image digest in use now, and its image is
 still present; otherwise it is removed and made again. The store's per-name
 lock makes two tasks that need the same layer make it once, and neither sees
-a half-made one.
+a half-made one. With a shared cache (sharedcache.py), a layer not found here
+is looked for in the farm's registry before it is made, and one made here is
+pushed there.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -20,26 +23,43 @@ from dataclasses import asdict
 from .. import __version__
 from ..container.interface import ContainerManager, ImageInfo
 from ..envstore.names import environment_name, image_ref
-from ..envstore.records import Environment
+from ..envstore.records import ORIGIN_BUILT, Environment
+from ..envstore.settings import store_settings
 from ..envstore.store import EnvironmentStore
 from ..resources import Resources
 from .installed import InstalledPackage
 from .layers import BuildrootImage, Layer
+from .sharedcache import LABEL_DESCRIPTION, SharedCache, describe, description_labels, environment_of
 
 log = logging.getLogger(__name__)
 
-#: Makes a layer's image: (image reference, labels to commit it with) -> (its packages, the image).
-MakeLayer = Callable[[str, Mapping[str, str]], tuple[list[InstalledPackage], ImageInfo]]
+#: The labels to commit a layer's image with, given the packages it installed.
+LabelsFor = Callable[[list[InstalledPackage]], Mapping[str, str]]
+#: Makes a layer's image: (image reference, its labels) -> (its packages, the image).
+MakeLayer = Callable[[str, LabelsFor], tuple[list[InstalledPackage], ImageInfo]]
 
 
 class BuildrootCache:
-    def __init__(self, store: EnvironmentStore, manager: ContainerManager, lock_timeout: float = 3600):
+    def __init__(self, store: EnvironmentStore, manager: ContainerManager, lock_timeout: float = 3600,
+                 shared: SharedCache | None = None):
+        """``shared``: the farm's registry, looked in before a layer is made and given each layer made here."""
         self._store = store
         self._manager = manager
         self._lock_timeout = lock_timeout
+        self._shared = shared
+
+    @classmethod
+    def configured(cls, adjutant, manager: ContainerManager) -> BuildrootCache:
+        """The cache the [adjutant] section sets up: its store, and its shared registry if any."""
+        return cls(store_settings(adjutant).open(), manager, shared=SharedCache.from_options(adjutant))
+
+    @property
+    def store(self) -> EnvironmentStore:
+        return self._store
 
     def obtain(self, layer: Layer, base: ImageInfo, make: MakeLayer) -> BuildrootImage:
-        """The layer's image: reused when a usable record has it, else made by ``make`` and recorded.
+        """The layer's image: reused when a usable record has it, else pulled from the shared
+        cache, else made by ``make``; recorded either way.
 
         If ``make`` fails, nothing is recorded and its image is removed.
         """
@@ -50,18 +70,39 @@ class BuildrootCache:
                 self._store.touch(name)
                 log.info("reusing cached buildroot %s", name)
                 return _image_of(found, reused=True)
-            ref = image_ref(name)
-            with Resources() as resources:
-                resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
-                installed, image = make(ref, self._store.image_labels(name))
-            env = Environment(
-                name=name, tag=layer.tag, arch=layer.arch, inputs_hash=layer.key, base_image=base.ref,
-                base_digest=base.digest, image_id=image.id, size=image.size, version=__version__,
-                inputs={"key": layer.inputs, "installed": [asdict(p) for p in installed],
-                        "requirements": sorted(layer.requirements),
-                        "parent": layer.parent.name if layer.parent else None})
+            env = self._pull(name, layer, base) or self._make(name, layer, base, make)
             self._store.record(env)
-            return _image_of(env, reused=False)
+            if env.origin == ORIGIN_BUILT and self._shared is not None:
+                self._shared.publish(self._manager, env)
+            return _image_of(env, reused=env.origin != ORIGIN_BUILT)
+
+    def _pull(self, name: str, layer: Layer, base: ImageInfo) -> Environment | None:
+        if self._shared is None:
+            return None
+        image = self._shared.fetch(self._manager, name, layer, base, image_ref(name))
+        if image is None:
+            return None
+        description = json.loads(image.labels[LABEL_DESCRIPTION])
+        return environment_of(description, image, self._made_from(layer, base), base,
+                              origin=self._shared.registry)
+
+    def _make(self, name: str, layer: Layer, base: ImageInfo, make: MakeLayer) -> Environment:
+        ref = image_ref(name)
+
+        def labels(installed: list[InstalledPackage]) -> dict[str, str]:
+            description = describe(name, layer, base, [asdict(p) for p in installed])
+            return {**self._store.image_labels(name), **description_labels(description)}
+
+        with Resources() as resources:
+            resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
+            installed, image = make(ref, labels)
+        description = describe(name, layer, base, [asdict(p) for p in installed])
+        return environment_of(description, image, self._made_from(layer, base), base, origin=ORIGIN_BUILT)
+
+    def _made_from(self, layer: Layer, base: ImageInfo) -> ImageInfo:
+        """The image a layer was made from: its parent's, or the base for the group layer."""
+        parent = self._manager.image_info(layer.parent.ref) if layer.parent else None
+        return parent or base
 
     def recall(self, key: str, base: ImageInfo, looked_up: BuildrootImage) -> BuildrootImage | None:
         """The image a resolution remembered under ``key`` led to, if it is still usable; marked

@@ -35,7 +35,7 @@ from ..container.interface import (
 )
 from ..errors import AdjutantError, BuildrootError
 from ..resources import Resources
-from .cache import BuildrootCache, MakeLayer
+from .cache import BuildrootCache, LabelsFor, MakeLayer
 from .cachekey import group_inputs, requirements_inputs
 from .deps import check_install
 from .installed import ORIGIN_IMAGE, InstalledPackage, parse_rpm_list
@@ -85,7 +85,7 @@ class Provisioner:
         if spec.first_install:
             steps.append(("install-group", f"installing {spec.first_install}"))
 
-        def make(ref: str, labels: Mapping[str, str]) -> tuple[list[InstalledPackage], ImageInfo]:
+        def make(ref: str, labels: LabelsFor) -> tuple[list[InstalledPackage], ImageInfo]:
             return self._make(spec, spec.image, setup_dir, logs, ref, labels, None, *steps)
         return self._obtain(Layer(spec.tag, spec.arch, group_inputs(spec)), base, make)
 
@@ -94,7 +94,7 @@ class Provisioner:
         """``parent`` with every requirement of ``wanted`` installed."""
         image_nevras = frozenset(p.nevra for p in parent.installed if p.origin == ORIGIN_IMAGE)
 
-        def make(ref: str, labels: Mapping[str, str]) -> tuple[list[InstalledPackage], ImageInfo]:
+        def make(ref: str, labels: LabelsFor) -> tuple[list[InstalledPackage], ImageInfo]:
             return self._make(spec, parent.ref, setup_dir, logs, ref, labels, image_nevras,
                               ("install", "installing BuildRequires", *sorted(wanted)))
         layer = Layer(spec.tag, spec.arch, requirements_inputs(parent.key, wanted), wanted, parent)
@@ -112,11 +112,11 @@ class Provisioner:
             return image
         ref = f"localhost/adjutant-{layer.tag}-{layer.arch}-{layer.key[:12]}:{uuid.uuid4().hex[:8]}"
         self._made.append(ref)
-        installed, _image = make(ref, {})
+        installed, _image = make(ref, lambda _installed: {})
         return BuildrootImage(ref=ref, key=layer.key, installed=tuple(installed), requirements=layer.requirements)
 
     def _make(self, spec: BuildrootSpec, image: str, setup_dir: Path, logs: BuildLogs, ref: str,
-              labels: Mapping[str, str], image_nevras: frozenset[str] | None,
+              labels: LabelsFor, image_nevras: frozenset[str] | None,
               *steps: tuple[str, ...]) -> tuple[list[InstalledPackage], ImageInfo]:
         """Run ``steps`` (step, what it does, arguments...) as root in a package-manager container
         of ``image``; commit it to ``ref``. ``image_nevras`` None: list them first (the base image's)."""
@@ -139,7 +139,7 @@ class Provisioner:
                 exc.log_path = exc.log_path or str(logs.path("root"))
                 raise
             self._manager.stop(handle)
-            return installed, self._manager.commit(handle, ref, labels)
+            return installed, self._manager.commit(handle, ref, labels(installed))
 
     def _run(self, handle, spec: BuildrootSpec, logs: BuildLogs, step: str, *args: str,
              quiet: bool = False) -> tuple[int, str]:

@@ -174,6 +174,16 @@ class ImageInfo:
     digest: str
     labels: Mapping[str, str] = field(default_factory=dict)
     size: int = 0
+    #: its layers (diff ids), base first: an image made from another starts with all of its layers
+    layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """A user and password for a registry (podman's --creds); the password is never shown."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,14 @@ class ContainerManager(Protocol):
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo: ...
 
     def image_info(self, ref: str) -> ImageInfo | None: ...
+
+    def pull_image(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
+        """Pull ``ref`` from its registry; ImageNotFoundError, with the registry's reason, if it cannot."""
+        ...
+
+    def push_image(self, ref: str, destination: str, auth: RegistryAuth | None = None) -> None:
+        """Push the local image ``ref`` to the registry reference ``destination``; ContainerError if it cannot."""
+        ...
 
     def create(self, spec: ContainerSpec) -> ContainerHandle: ...
 

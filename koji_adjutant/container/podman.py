@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from podman import PodmanClient
 from podman.errors import APIError, NotFound, PodmanError
@@ -31,6 +31,7 @@ from .interface import (
     LogSink,
     Privileges,
     PullPolicy,
+    RegistryAuth,
     RunResult,
 )
 from .limits import LimitMode, Watchdog, detect_mode, pin_command
@@ -54,9 +55,9 @@ class PodmanManager:
     """
 
     def __init__(self, socket: str | None = None, container_root: ContainerRoot = ContainerRoot.SUBORDINATE, *,
-                 client: PodmanClient | None = None):
+                 client: PodmanClient | None = None, insecure_registries: Iterable[str] = ()):
         """``client``: a podman-py client already on ``socket``, used instead of making one (tests
-        give their own)."""
+        give their own). ``insecure_registries``: see PodmanImages."""
         self._container_root = container_root
         self._service: PodmanService | None = None
         if client is None:
@@ -67,7 +68,7 @@ class PodmanManager:
                 service.close()
                 raise
         self._client: PodmanClient = client
-        self.images = PodmanImages(client)
+        self.images = PodmanImages(client, insecure_registries)
         self.uri: str = self._service.uri if self._service is not None else socket or ""
         self._watchdogs: dict[str, Watchdog] = {}
         #: containers in which something ran as another user than root: never committed
@@ -124,6 +125,12 @@ class PodmanManager:
 
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
         return self.images.ensure(ref, policy)
+
+    def pull_image(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
+        return self.images.pull(ref, auth)
+
+    def push_image(self, ref: str, destination: str, auth: RegistryAuth | None = None) -> None:
+        self.images.push(ref, destination, auth)
 
     def list_images(self, labels: Mapping[str, str]) -> list[ImageInfo]:
         return self.images.labelled(labels)

@@ -88,8 +88,9 @@ def image_info_of(image, ref: str) -> ImageInfo:
     if not digest:
         repo_digests = attrs.get("RepoDigests") or []
         digest = repo_digests[0].split("@", 1)[-1] if repo_digests else ""
+    layers = tuple((attrs.get("RootFS") or {}).get("Layers") or ())
     return ImageInfo(ref=ref, id=image.id, digest=digest or image.id,
-                     labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0))
+                     labels=dict(attrs.get("Labels") or {}), size=int(attrs.get("Size") or 0), layers=layers)
 
 
 def label_filters(labels: Mapping[str, str]) -> list[str]:

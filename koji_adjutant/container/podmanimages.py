@@ -6,16 +6,19 @@ image methods (the ContainerManager Protocol's) hand their work to this one.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Iterable, Mapping
 
 from podman import PodmanClient
 from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
 from ..errors import ContainerError, ImageNotFoundError
-from .interface import ImageInfo, PullPolicy
+from .interface import ImageInfo, PullPolicy, RegistryAuth
 from .podmanapi import image_info_of, label_filters, split_ref
+from .registries import registry_of
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,11 @@ log = logging.getLogger(__name__)
 class PodmanImages:
     """One user's images, through a podman-py client."""
 
-    def __init__(self, client: PodmanClient):
+    def __init__(self, client: PodmanClient, insecure_registries: Iterable[str] = ()):
+        """``insecure_registries``: hosts (host:port) reached without TLS verification, as podman's
+        registries.conf ``insecure`` would; every other registry must present a valid certificate."""
         self._client = client
+        self._insecure = frozenset(insecure_registries)
 
     def info(self, ref: str) -> ImageInfo | None:
         try:
@@ -50,15 +56,37 @@ class PodmanImages:
             raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
         return info
 
-    def _pull(self, ref: str) -> str | None:
+    def pull(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
+        log.info("pulling image %s", ref)
+        failure = self._pull(ref, auth)
+        info = self.info(ref) if failure is None else None
+        if info is None:
+            raise ImageNotFoundError(f"could not pull image {ref}: {failure or 'pulled, but it cannot be found'}")
+        return info
+
+    def push(self, ref: str, destination: str, auth: RegistryAuth | None = None) -> None:
+        log.info("pushing image %s to %s", ref, destination)
+        try:
+            response = self._client.api.post(f"/images/{urllib.parse.quote(ref, safe='')}/push",
+                                             params={"destination": destination, **self._tls(destination)},
+                                             headers=_auth_header(auth))
+            response.raise_for_status()
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not push image {ref} to {destination}: {exc}") from exc
+
+    def _tls(self, ref: str) -> dict[str, bool]:
+        return {"tlsVerify": False} if registry_of(ref) in self._insecure else {}
+
+    def _pull(self, ref: str, auth: RegistryAuth | None = None) -> str | None:
         """Pull ``ref``; the reason it failed, or None.
 
         podman reports a failed pull inside a 200 response's stream, which
         podman-py's images.pull() does not turn into an error.
         """
         try:
-            response = self._client.api.post("/images/pull", params={"reference": ref, "quiet": True},
-                                             stream=True)
+            response = self._client.api.post("/images/pull", params={"reference": ref, "quiet": True,
+                                                                     **self._tls(ref)},
+                                             headers=_auth_header(auth), stream=True)
             response.raise_for_status()
             for line in response.iter_lines():
                 if line:
@@ -100,3 +128,11 @@ class PodmanImages:
         except APIError as exc:
             if exc.status_code != 404:
                 raise ContainerError(f"could not remove image {ref}: {exc}") from exc
+
+
+def _auth_header(auth: RegistryAuth | None) -> dict[str, str]:
+    """podman's X-Registry-Auth: base64url of the JSON credentials; none without them."""
+    if auth is None:
+        return {}
+    encoded = json.dumps({"username": auth.username, "password": auth.password}).encode()
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(encoded).decode()}

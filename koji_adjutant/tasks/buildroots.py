@@ -23,8 +23,6 @@ from ..buildroot.spec import BuildrootSpec, InstallGroup, PackageManagerOptions,
 from ..container.archive import ResultLimits
 from ..container.factory import manager_for
 from ..container.interface import LABEL_BROOT, LABEL_TASK, LABEL_WORKER, ResourceLimits
-from ..envstore.settings import store_settings
-from ..envstore.store import EnvironmentStore
 from ..errors import BuildrootError, ConfigError
 from ..hub import HubBuildroot, LogUploader
 from ..policy import ImageChoice, choose_image
@@ -105,10 +103,6 @@ def tag_fits_host(session, tag, hostdata: dict) -> bool:
     return bool(tag_arches & set(hostdata["arches"].split()))
 
 
-def environment_store(adjutant) -> EnvironmentStore:
-    return store_settings(adjutant).open()
-
-
 def work_root(adjutant) -> Path:
     """Where builds keep their workspaces (swept when the daemon starts)."""
     return Path(adjutant.state_dir) / "work"
@@ -127,7 +121,7 @@ def buildroot_runner(options, manager, labels) -> BuildrootRunner:
     adjutant = options.adjutant
     return BuildrootRunner(manager, labels, limits=resource_limits(adjutant, options.rlimits),
                            dependency_network=adjutant.deps_network, proxy=options.yum_proxy,
-                           cache=BuildrootCache(environment_store(adjutant), manager), work_root=work_root(adjutant),
+                           cache=BuildrootCache.configured(adjutant, manager), work_root=work_root(adjutant),
                            source_network=adjutant.source_network, keep_failed=options.failed_buildroot_lifetime,
                            result_limits=ResultLimits.from_mb(adjutant.result_max_file_mb,
                                                               adjutant.result_max_total_mb, adjutant.result_max_files))

@@ -130,7 +130,7 @@ def test_env_clean_starts_podman_only_to_remove(store, run_env, mocker, manager)
     podman.return_value.__enter__.return_value = manager
     store.record(make_env("adjutant-a"))
     assert run_env("clean", "--all")[:2] == (0, "removed adjutant-a\n")
-    podman.assert_called_once_with(socket=None, container_root=ContainerRoot.SUBORDINATE)
+    podman.assert_called_once_with(socket=None, container_root=ContainerRoot.SUBORDINATE, insecure_registries=())
     manager.remove_image.assert_called_once_with(image_ref("adjutant-a"))
 
 

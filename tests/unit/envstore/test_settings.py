@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from koji_adjutant import envcli
+from koji_adjutant.buildroot.cache import BuildrootCache
 from koji_adjutant.config import AdjutantOptions, load_config
 from koji_adjutant.daemon import AdjutantTaskManager, worker_options
 from koji_adjutant.envstore.settings import GIB, store_settings
 from koji_adjutant.envstore.store import EnvironmentStore
-from koji_adjutant.tasks.buildroots import environment_store
 
 from .factories import make_env
 
@@ -54,7 +54,7 @@ def test_daemon_tasks_and_env_commands_use_one_store(tmp_path, mocker, monkeypat
     options = worker_options(load_config(path), "unix:///nowhere")
     args = argparse.Namespace(config=path, store=None)
     assert envcli.settings_for(args) == store_settings(options.adjutant)
-    assert environment_store(options.adjutant).path == envcli.settings_for(args).path
+    assert BuildrootCache.configured(options.adjutant, manager=None).store.path == envcli.settings_for(args).path
 
     now = datetime.now(timezone.utc)
     store = EnvironmentStore(envcli.settings_for(args).path)

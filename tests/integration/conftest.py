@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from cachebuilds import Harness
+
+from koji_adjutant.envstore import EnvironmentStore, image_ref
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -18,3 +22,19 @@ def sample_repo(tmp_path_factory) -> Path:
     assert (repo / "repodata" / "repomd.xml").is_file()
     return repo
 
+
+@pytest.fixture
+def cache_harness(podman_manager, worker_id, sample_repo, tmp_path):
+    """A private store; a tag of its own, so no other run can share (or clean) its environments."""
+    store = EnvironmentStore(tmp_path / "envs.sqlite")
+    h = Harness(podman_manager, store, worker_id, tmp_path, sample_repo, tag=f"cachetest-{uuid.uuid4().hex[:8]}")
+    yield h
+    # Also any image of this tag that a failed step kept out of the store.
+    tagged = subprocess.run(["podman", "images", "--format", "{{.Repository}}",
+                             "--filter", f"reference=localhost/adjutant-{h.tag}-*"],
+                            capture_output=True, text=True, check=False).stdout.split()
+    names = {env.name for env in store.list()} | {ref.rpartition("/")[2] for ref in tagged}
+    store.clean(podman_manager, names)
+    assert store.list() == []
+    left = [name for name in names if podman_manager.image_info(image_ref(name)) is not None]
+    assert left == [], f"environment images left behind: {left}"

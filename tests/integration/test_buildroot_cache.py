@@ -18,75 +18,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
 import shutil
 import subprocess
 import threading
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cachebuilds import ARCH, DEV_IMAGE, Build, rpmbuild_srpm
 
-from koji_adjutant.buildroot.cache import BuildrootCache
-from koji_adjutant.buildroot.logs import BuildLogs
-from koji_adjutant.buildroot.runner import BuildResult, BuildrootRunner
-from koji_adjutant.buildroot.spec import BuildrootSpec, InstallGroup, RepoSource, Timeouts, kojid_macros
-from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerHandle, ContainerSpec
 from koji_adjutant.envstore import EnvironmentStore, image_ref
-from koji_adjutant.errors import AdjutantError, BuildrootError
+from koji_adjutant.errors import BuildrootError
 
 pytestmark = pytest.mark.podman
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
-DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
-ARCH = platform.machine()
 REUSED = "reusing cached buildroot"
 DNF_RAN = "Dependencies resolved."  # dnf's own output, only when a layer was made
 NEW_SRPM = ["evaluate", "build"]    # an SRPM not seen before, every layer it needs cached
 SEEN_SRPM = ["build"]               # an SRPM built before: its resolution is remembered
 
 
-# -- recording proxy, SRPMs, repos ------------------------------------------------------
-
-class RecordingManager:
-    """Forwards everything to a real manager; notes the containers created and images committed."""
-
-    def __init__(self, inner):
-        self._inner = inner
-        self.created: list[tuple[ContainerSpec, ContainerHandle]] = []
-        self.committed: list[str] = []
-
-    def create(self, spec: ContainerSpec) -> ContainerHandle:
-        handle = self._inner.create(spec)
-        self.created.append((spec, handle))
-        return handle
-
-    def commit(self, handle, ref, labels=None):
-        info = self._inner.commit(handle, ref, labels)
-        self.committed.append(ref)
-        return info
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    @property
-    def purposes(self) -> list[str]:
-        return [spec.labels[LABEL_PURPOSE] for spec, _ in self.created]
-
-
-def rpmbuild_srpm(spec: Path, sourcedir: Path, outdir: Path) -> Path:
-    """An SRPM made on the host (faster than a container, and the same for the key)."""
-    topdir = outdir / f".top-{spec.stem}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["rpmbuild", "-bs", "--quiet", "--define", f"_topdir {topdir}",
-                    "--define", f"_sourcedir {sourcedir}", str(spec)],
-                   check=True, capture_output=True, text=True)
-    (made,) = (topdir / "SRPMS").glob("*.src.rpm")
-    srpm = Path(shutil.move(str(made), outdir / made.name))
-    shutil.rmtree(topdir)
-    return srpm
-
+# -- SRPMs, repos (the recording harness is in tests/cachebuilds.py) -----------------------
 
 def write_spec(directory: Path, name: str, *, release: str = "1", headers: str = "", sections: str = "",
                build_arch: str = "noarch") -> Path:
@@ -185,106 +138,12 @@ def srpms(tmp_path_factory) -> dict[str, Path]:
     return made
 
 
-# -- the harness ---------------------------------------------------------------------------
-
-@dataclass
-class Build:
-    recorder: RecordingManager
-    resultdir: Path
-    result: BuildResult | None = None
-    error: BaseException | None = None
-
-    @property
-    def root_log(self) -> str:
-        return (self.resultdir / "root.log").read_text()
-
-    @property
-    def rpm_names(self) -> list[str]:
-        return sorted(p.name for p in self.result.rpms)
-
-    @property
-    def layers_made(self) -> int:
-        return self.recorder.purposes.count("dependencies")
-
-    @property
-    def installed_names(self) -> set[str]:
-        return {p.name for p in self.result.installed}
-
-
-@dataclass
-class Harness:
-    manager: object
-    store: EnvironmentStore
-    worker: str
-    workdir: Path
-    repo: Path
-    tag: str
-    _count: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def spec(self, repo: Path | None = None, manager=None) -> BuildrootSpec:
-        base = (manager or self.manager).ensure_image(DEV_IMAGE)
-        return BuildrootSpec(image=base.ref, image_digest=base.digest, arch=ARCH,
-                             repos=(RepoSource("local", str((repo or self.repo).resolve())),),
-                             group=InstallGroup.BUILD, macros=kojid_macros(ARCH),
-                             timeouts=Timeouts(dependencies=600, rpmbuild=600), tag=self.tag)
-
-    def build(self, srpm: Path, repo: Path | None = None, *, manager=None, store: EnvironmentStore | None = None,
-              check: bool = True) -> Build:
-        manager = manager or self.manager
-        spec = self.spec(repo, manager)
-        with self._lock:
-            self._count += 1
-            resultdir = self.workdir / f"results-{self._count}"
-        recorder = RecordingManager(manager)
-        runner = BuildrootRunner(recorder, {LABEL_WORKER: self.worker},
-                                 cache=BuildrootCache(store or self.store, recorder), work_root=self.workdir / "work")
-        build = Build(recorder, resultdir)
-        logs = BuildLogs(resultdir)
-        try:
-            build.result = runner.build(spec, srpm, resultdir, logs)
-        except AdjutantError as exc:
-            build.error = exc
-            if check:
-                raise
-        finally:
-            logs.close()
-        for _, handle in recorder.created:
-            assert not container_exists(handle.id), f"the runner left container {handle.name}"
-        return build
-
-    def environments(self) -> dict[str, object]:
-        """The store's records by what they hold: "group", or the sorted requirements of a layer."""
-        return {" ".join(env.inputs["requirements"]) or "group": env for env in self.store.list()}
-
-
-def container_exists(container_id: str) -> bool:
-    return subprocess.run(["podman", "container", "exists", container_id], check=False).returncode == 0
-
-
-@pytest.fixture
-def harness(podman_manager, worker_id, sample_repo, tmp_path):
-    """A private store; a tag of its own, so no other run can share (or clean) its environments."""
-    store = EnvironmentStore(tmp_path / "envs.sqlite")
-    h = Harness(podman_manager, store, worker_id, tmp_path, sample_repo, tag=f"cachetest-{uuid.uuid4().hex[:8]}")
-    yield h
-    # Also any image of this tag that a failed step kept out of the store.
-    tagged = subprocess.run(["podman", "images", "--format", "{{.Repository}}",
-                             "--filter", f"reference=localhost/adjutant-{h.tag}-*"],
-                            capture_output=True, text=True, check=False).stdout.split()
-    names = {env.name for env in store.list()} | {ref.rpartition("/")[2] for ref in tagged}
-    store.clean(podman_manager, names)
-    assert store.list() == []
-    left = [name for name in names if podman_manager.image_info(image_ref(name)) is not None]
-    assert left == [], f"environment images left behind: {left}"
-
-
 # -- (a) miss, then hit ---------------------------------------------------------------------
 
-def test_first_build_makes_the_group_layer_second_build_of_the_srpm_reuses_it(harness, srpms, podman_manager):
-    first = harness.build(srpms["hello-noarch"])
+def test_first_build_makes_the_group_layer_second_build_of_the_srpm_reuses_it(cache_harness, srpms, podman_manager):
+    first = cache_harness.build(srpms["hello-noarch"])
     assert first.recorder.purposes == ["dependencies", "evaluate", "build"]
-    (group,) = harness.store.list()
+    (group,) = cache_harness.store.list()
     assert first.recorder.committed == [image_ref(group.name)]
     assert DNF_RAN in first.root_log and REUSED not in first.root_log
     assert first.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
@@ -292,13 +151,13 @@ def test_first_build_makes_the_group_layer_second_build_of_the_srpm_reuses_it(ha
 
     base = podman_manager.image_info(DEV_IMAGE)
     image = podman_manager.image_info(group.image_ref)
-    assert group.tag == harness.tag and group.arch == ARCH and group.inputs["requirements"] == []
+    assert group.tag == cache_harness.tag and group.arch == ARCH and group.inputs["requirements"] == []
     assert image is not None and image.id == group.image_id
     assert group.base_digest == base.digest and group.base_image == DEV_IMAGE
     assert group.use_count == 0
     assert {p["name"] for p in group.inputs["installed"]} >= {"sample-buildsys-build"}
 
-    second = harness.build(srpms["hello-noarch"])
+    second = cache_harness.build(srpms["hello-noarch"])
     assert second.recorder.purposes == SEEN_SRPM, "an SRPM built before needs neither a layer nor an evaluation"
     assert second.recorder.committed == []
     assert f"{REUSED} {group.name}" in second.root_log
@@ -309,14 +168,14 @@ def test_first_build_makes_the_group_layer_second_build_of_the_srpm_reuses_it(ha
     assert set(second.result.phase_seconds) == {"dependencies", "build"}
     (build_spec, _), = second.recorder.created
     assert build_spec.image == group.image_ref, "the build phase must start from the cached image"
-    after, = harness.store.list()
+    after, = cache_harness.store.list()
     assert after.use_count == 1 and after.image_id == group.image_id
 
 
-def test_a_layer_is_made_once_for_the_buildrequires(harness, srpms):
-    first = harness.build(srpms["hello-c"])
+def test_a_layer_is_made_once_for_the_buildrequires(cache_harness, srpms):
+    first = cache_harness.build(srpms["hello-c"])
     assert first.recorder.purposes == ["dependencies", "evaluate", "dependencies", "build"]
-    layers = harness.environments()
+    layers = cache_harness.environments()
     # The layers keep their files' owners (a commit taken while podman still had the killed
     # container's storage mounted stored them with the host's ids).
     owners = subprocess.run(["podman", "run", "--rm", "--uidmap", "0:1:65536", "--gidmap", "0:1:65536",
@@ -328,14 +187,14 @@ def test_a_layer_is_made_once_for_the_buildrequires(harness, srpms):
     assert layers["gcc libgreet-devel"].inputs["parent"] == layers["group"].name
     assert "libgreet-devel" in first.installed_names
     assert first.result.installed == tuple(sorted(first.result.installed, key=lambda p: p.nevra))
-    assert harness.build(srpms["hello-c"]).recorder.purposes == SEEN_SRPM
+    assert cache_harness.build(srpms["hello-c"]).recorder.purposes == SEEN_SRPM
 
 
 # -- (b) another SRPM, same BuildRequires ----------------------------------------------------
 
-def test_other_srpm_with_same_buildrequires_reuses_and_builds_its_own_version(harness, srpms):
-    first = harness.build(srpms["hello-noarch"])
-    bumped = harness.build(srpms["hello-noarch-2"])
+def test_other_srpm_with_same_buildrequires_reuses_and_builds_its_own_version(cache_harness, srpms):
+    first = cache_harness.build(srpms["hello-noarch"])
+    bumped = cache_harness.build(srpms["hello-noarch-2"])
     assert bumped.recorder.purposes == NEW_SRPM, "a new SRPM is evaluated, and nothing is installed"
     assert bumped.recorder.committed == []
     # The build phase unpacked its own SRPM, not the one the environment was made with.
@@ -345,18 +204,18 @@ def test_other_srpm_with_same_buildrequires_reuses_and_builds_its_own_version(ha
                              capture_output=True, text=True, check=True).stdout
     assert release == "2"
     assert bumped.result.installed == first.result.installed
-    assert len(harness.store.list()) == 1
+    assert len(cache_harness.store.list()) == 1
 
 
 # -- (c) the key is the repo's package set, not its location or metadata -----------------------
 
-def test_regenerated_repo_with_same_packages_hits_one_more_package_misses(harness, srpms, sample_repo, tmp_path):
-    harness.build(srpms["hello-noarch"])
-    (group,) = harness.store.list()
+def test_regenerated_repo_with_same_packages_hits_one_more_package_misses(cache_harness, srpms, sample_repo, tmp_path):
+    cache_harness.build(srpms["hello-noarch"])
+    (group,) = cache_harness.store.list()
 
     same = copy_repo(sample_repo, tmp_path / "same-packages")
     assert (same / "repodata" / "repomd.xml").read_bytes() != (sample_repo / "repodata" / "repomd.xml").read_bytes()
-    again = harness.build(srpms["hello-noarch"], repo=same)
+    again = cache_harness.build(srpms["hello-noarch"], repo=same)
     assert again.recorder.purposes == SEEN_SRPM
     assert again.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
 
@@ -371,27 +230,27 @@ def test_regenerated_repo_with_same_packages_hits_one_more_package_misses(harnes
         shutil.copy(rpm, more / rpm.name)
     shutil.copy(sample_repo / "comps.xml", more / "comps.xml")
     createrepo(more)
-    other = harness.build(srpms["hello-noarch"], repo=more)
+    other = cache_harness.build(srpms["hello-noarch"], repo=more)
     assert other.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert REUSED not in other.root_log
     assert other.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
-    assert len(harness.store.list()) == 2 and group.name in {env.name for env in harness.store.list()}
+    assert len(cache_harness.store.list()) == 2 and group.name in {env.name for env in cache_harness.store.list()}
 
 
 # -- (d) invalidation -------------------------------------------------------------------------
 
-def test_changed_base_digest_wrong_inputs_or_missing_image_rebuilds(harness, srpms, podman_manager, caplog):
+def test_changed_base_digest_wrong_inputs_or_missing_image_rebuilds(cache_harness, srpms, podman_manager, caplog):
     caplog.set_level(logging.INFO, logger="koji_adjutant.buildroot.cache")
-    harness.build(srpms["hello-noarch"])
-    (env,) = harness.store.list()
+    cache_harness.build(srpms["hello-noarch"])
+    (env,) = cache_harness.store.list()
     real_digest = env.base_digest
 
-    harness.store.record(dataclasses.replace(env, base_digest="sha256:" + "0" * 64))
-    stale_base = harness.build(srpms["hello-noarch"])
+    cache_harness.store.record(dataclasses.replace(env, base_digest="sha256:" + "0" * 64))
+    stale_base = cache_harness.build(srpms["hello-noarch"])
     assert stale_base.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert DNF_RAN in stale_base.root_log and REUSED not in stale_base.root_log
     assert any("not reusing" in r.getMessage() and "base image" in r.getMessage() for r in caplog.records)
-    (remade,) = harness.store.list()
+    (remade,) = cache_harness.store.list()
     assert remade.base_digest == real_digest
     assert remade.image_id != env.image_id
     assert podman_manager.image_info(env.image_id) is None, "the stale image must be removed"
@@ -399,29 +258,29 @@ def test_changed_base_digest_wrong_inputs_or_missing_image_rebuilds(harness, srp
 
     caplog.clear()
     # Same name, other inputs: the name holds only 48 bits of the key, the record all of it.
-    harness.store.record(dataclasses.replace(remade, inputs_hash="f" * 64))
-    collided = harness.build(srpms["hello-noarch"])
+    cache_harness.store.record(dataclasses.replace(remade, inputs_hash="f" * 64))
+    collided = cache_harness.build(srpms["hello-noarch"])
     assert collided.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert any("inputs differ" in r.getMessage() for r in caplog.records)
 
     caplog.clear()
-    (current,) = harness.store.list()
+    (current,) = cache_harness.store.list()
     podman_manager.remove_image(current.image_ref)
-    image_gone = harness.build(srpms["hello-noarch"])
+    image_gone = cache_harness.build(srpms["hello-noarch"])
     assert image_gone.recorder.purposes == ["dependencies", "evaluate", "build"]
     assert REUSED not in image_gone.root_log
     assert any("its image is gone" in r.getMessage() for r in caplog.records)
-    (rebuilt,) = harness.store.list()
+    (rebuilt,) = cache_harness.store.list()
     assert podman_manager.image_info(rebuilt.image_ref).id == rebuilt.image_id
     assert image_gone.rpm_names == ["hello-noarch-1.0-1.noarch.rpm"]
 
     # And the rebuilt one is used again.
-    assert harness.build(srpms["hello-noarch"]).recorder.purposes == SEEN_SRPM
+    assert cache_harness.build(srpms["hello-noarch"]).recorder.purposes == SEEN_SRPM
 
 
 # -- (e) two builds of the same thing at once ----------------------------------------------------
 
-def test_concurrent_builds_make_each_layer_once(harness, srpms):
+def test_concurrent_builds_make_each_layer_once(cache_harness, srpms):
     """Two threads, each with its own PodmanManager and its own EnvironmentStore object on the
     same file (as two task processes would have): each layer is made by one of them, and the
     other waits on its lock and reuses it."""
@@ -434,9 +293,9 @@ def test_concurrent_builds_make_each_layer_once(harness, srpms):
     def run(index: int) -> None:
         try:
             with PodmanManager() as manager:
-                store = EnvironmentStore(harness.store.path)
+                store = EnvironmentStore(cache_harness.store.path)
                 barrier.wait(timeout=60)
-                builds[index] = harness.build(srpms["hello-c"], manager=manager, store=store, check=False)
+                builds[index] = cache_harness.build(srpms["hello-c"], manager=manager, store=store, check=False)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -453,47 +312,48 @@ def test_concurrent_builds_make_each_layer_once(harness, srpms):
     for build in builds:
         assert build.rpm_names == [f"hello-c-1.0-1.{ARCH}.rpm"]
         assert "libgreet-devel" in build.installed_names
-    assert set(harness.environments()) == {"group", "gcc libgreet-devel"}
+    assert set(cache_harness.environments()) == {"group", "gcc libgreet-devel"}
 
 
 # -- (f) a failed dependency phase leaves nothing ------------------------------------------------
 
-def test_failed_layer_records_nothing(harness, srpms, podman_manager):
-    failed = harness.build(srpms["needs-missing"], check=False)
+def test_failed_layer_records_nothing(cache_harness, srpms, podman_manager):
+    failed = cache_harness.build(srpms["needs-missing"], check=False)
     assert isinstance(failed.error, BuildrootError), failed.error
     assert "adjutant-no-such-package-anywhere" in str(failed.error)
     assert failed.recorder.purposes == ["dependencies", "evaluate", "dependencies"]
     assert len(failed.recorder.committed) == 1, "only the group layer was committed"
-    assert set(harness.environments()) == {"group"}
-    tagged = subprocess.run(["podman", "images", "-q", "--filter", f"reference=localhost/adjutant-{harness.tag}-*"],
+    assert set(cache_harness.environments()) == {"group"}
+    tagged = subprocess.run(["podman", "images", "-q", "--filter",
+                             f"reference=localhost/adjutant-{cache_harness.tag}-*"],
                             capture_output=True, text=True, check=True).stdout.split()
     assert len(tagged) == 1, "the failed layer's image must be gone"
 
 
 # -- (g) the key is what the package asks, evaluated in the buildroot -------------------------------
 
-def test_dynamic_buildrequires_are_part_of_the_key(harness, srpms):
-    nothing = harness.build(srpms["dynamic-none"])
+def test_dynamic_buildrequires_are_part_of_the_key(cache_harness, srpms):
+    nothing = cache_harness.build(srpms["dynamic-none"])
     assert nothing.layers_made == 1 and "libgreet-devel" not in nothing.installed_names
     # dynamic-br generates libgreet-devel, which dynamic-none's buildroot lacks.
-    dynamic = harness.build(srpms["dynamic-br"])
+    dynamic = cache_harness.build(srpms["dynamic-br"])
     assert dynamic.recorder.purposes == ["evaluate", "dependencies", "build"]
     assert "libgreet-devel" in dynamic.installed_names
-    assert set(harness.environments()) == {"group", "libgreet-devel"}
+    assert set(cache_harness.environments()) == {"group", "libgreet-devel"}
     # A new release generating the same BuildRequires reuses that layer (the old key, on the
     # SRPM's checksum, made it anew).
-    bumped = harness.build(srpms["dynamic-br-2"])
+    bumped = cache_harness.build(srpms["dynamic-br-2"])
     assert bumped.recorder.purposes == NEW_SRPM
     assert bumped.rpm_names == ["dynamic-br-1.0-2.noarch.rpm"]
 
 
-def test_srpms_whose_headers_match_but_whose_arch_conditionals_differ_get_what_this_arch_asks(harness, srpms):
+def test_srpms_whose_headers_match_but_whose_arch_conditionals_differ_get_what_this_arch_asks(cache_harness, srpms):
     """Both SRPMs list no BuildRequires (their headers were evaluated on another arch); on this
     arch one asks for libgreet-devel. Keyed on headers they would share a buildroot."""
     assert srpm_requires(srpms["arch-here"]) == srpm_requires(srpms["arch-there"]) == set()
-    there = harness.build(srpms["arch-there"])
-    here = harness.build(srpms["arch-here"])
+    there = cache_harness.build(srpms["arch-there"])
+    here = cache_harness.build(srpms["arch-here"])
     assert "libgreet-devel" not in there.installed_names
     assert "libgreet-devel" in here.installed_names
     assert here.recorder.purposes == ["evaluate", "dependencies", "build"]
-    assert set(harness.environments()) == {"group", "libgreet-devel"}
+    assert set(cache_harness.environments()) == {"group", "libgreet-devel"}

@@ -1,0 +1,116 @@
+"""A real container registry on 127.0.0.1 for tests: Debian's docker-registry (distribution 2.8).
+
+scripts/setup-host.sh installs it (and htpasswd, for a registry that asks for
+credentials). Each Registry keeps its storage in a directory of its own and is
+stopped, and its storage removed, when the context ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+
+REGISTRY = "docker-registry"
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.v2+json")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Registry:
+    """``docker-registry serve`` on a free port; with ``user``/``password`` it asks for them (htpasswd)."""
+
+    def __init__(self, user: str | None = None, password: str | None = None):
+        self.user, self.password = user, password
+        self.port = _free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="adjutant-registry-"))
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Registry:
+        auth = ""
+        if self.user:
+            htpasswd = subprocess.run(["htpasswd", "-Bbn", self.user, self.password or ""], check=True,
+                                      capture_output=True, text=True).stdout
+            (self._dir / "htpasswd").write_text(htpasswd)
+            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {self._dir / 'htpasswd'}\n"
+        (self._dir / "config.yml").write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self._dir / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n  secret: test-secret\n{auth}")
+        self._process = subprocess.Popen([REGISTRY, "serve", str(self._dir / "config.yml")],
+                                         stdout=subprocess.DEVNULL, stderr=open(self._dir / "log", "wb"))
+        deadline = time.monotonic() + 20
+        while self._status("/v2/") is None:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError(f"docker-registry did not start: {(self._dir / 'log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Stop serving (a registry that is down); the storage stays until the context ends."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+    def _request(self, path: str, method: str = "GET", accept: tuple[str, ...] = ()) -> urllib.request.Request:
+        request = urllib.request.Request(f"http://{self.host}{path}", method=method)
+        if self.user:
+            token = b64encode(f"{self.user}:{self.password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        for kind in accept:
+            request.add_header("Accept", kind)
+        return request
+
+    def _status(self, path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(self._request(path), timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None
+
+    def digest(self, repository: str, tag: str) -> str | None:
+        """The manifest digest the registry serves for repository:tag; None if it has none."""
+        request = self._request(f"/v2/{repository}/manifests/{tag}", "HEAD", MANIFEST_TYPES)
+        request.headers["Accept"] = ", ".join(MANIFEST_TYPES)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.headers["Docker-Content-Digest"]
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def tags(self, repository: str) -> list[str]:
+        import json
+        try:
+            with urllib.request.urlopen(self._request(f"/v2/{repository}/tags/list"), timeout=10) as response:
+                return sorted(json.load(response).get("tags") or [])
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise

@@ -3,7 +3,8 @@
 # fast when everything is already in place.
 #
 #   - installs podman (with runc), rootless helpers, rpm, dnf, createrepo_c,
-#     mmdebstrap, and what the Python dependencies need to build;
+#     mmdebstrap, and what the Python dependencies need to build; docker-registry and
+#     htpasswd for the tests' registry on 127.0.0.1;
 #   - writes the containers configuration these hosts need (runc, ulimits);
 #   - creates the unprivileged build user (default: kojibuilder) with subuid
 #     and subgid ranges and its rootless podman configuration;
@@ -35,7 +36,8 @@ say() { printf 'setup-host: %s\n' "$*"; }
 # python3-rpm: rpm's Python bindings, which the virtualenv reaches through the PyPI shim "rpm".
 packages=(podman runc uidmap slirp4netns fuse-overlayfs rpm python3-rpm createrepo-c dnf dnf-plugins-core
           mmdebstrap libkrb5-dev python3-venv python3-dev gcc git util-linux cpio
-          python3-pip python3-setuptools python3-wheel)
+          python3-pip python3-setuptools python3-wheel
+          docker-registry apache2-utils)  # the tests' registry (distribution 2.8) and its htpasswd
 if [ "${ADJUTANT_SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

@@ -83,7 +83,7 @@ class BuildrootCache:
         if image is None:
             return None
         description = json.loads(image.labels[LABEL_DESCRIPTION])
-        return environment_of(description, image, self._made_from(layer, base), base,
+        return environment_of(description, image, self._own_size(image, layer, base), base,
                               origin=self._shared.registry)
 
     def _make(self, name: str, layer: Layer, base: ImageInfo, make: MakeLayer) -> Environment:
@@ -97,12 +97,13 @@ class BuildrootCache:
             resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
             installed, image = make(ref, labels)
         description = describe(name, layer, base, [asdict(p) for p in installed])
-        return environment_of(description, image, self._made_from(layer, base), base, origin=ORIGIN_BUILT)
+        return environment_of(description, image, self._own_size(image, layer, base), base, origin=ORIGIN_BUILT)
 
-    def _made_from(self, layer: Layer, base: ImageInfo) -> ImageInfo:
-        """The image a layer was made from: its parent's, or the base for the group layer."""
-        parent = self._manager.image_info(layer.parent.ref) if layer.parent else None
-        return parent or base
+    def _own_size(self, image: ImageInfo, layer: Layer, base: ImageInfo) -> int:
+        """What the layer's image adds on disk to the image it was made from (its parent's, or
+        the base for the group layer)."""
+        made_from = layer.parent.ref if layer.parent else base.ref
+        return max(self._manager.layers_size(image.ref) - self._manager.layers_size(made_from), 0)
 
     def recall(self, key: str, base: ImageInfo, looked_up: BuildrootImage) -> BuildrootImage | None:
         """The image a resolution remembered under ``key`` led to, if it is still usable; marked

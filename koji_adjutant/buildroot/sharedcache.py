@@ -139,7 +139,7 @@ class SharedCache:
         return None
 
 
-def environment_of(description: Mapping, image: ImageInfo, made_from: ImageInfo, base: ImageInfo,
+def environment_of(description: Mapping, image: ImageInfo, own_size: int, base: ImageInfo,
                    origin: str) -> Environment:
     """The store's record of a layer's image."""
     return Environment(
@@ -147,4 +147,4 @@ def environment_of(description: Mapping, image: ImageInfo, made_from: ImageInfo,
         inputs_hash=description["inputs_hash"], base_image=description["base_image"],
         base_digest=description["base_digest"], image_id=image.id, size=image.size,
         version=description["version"], inputs=description["inputs"],
-        own_size=max(image.size - made_from.size, 0), base_size=base.size, origin=origin)
+        own_size=own_size, base_size=base.size, origin=origin)

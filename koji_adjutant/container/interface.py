@@ -238,6 +238,12 @@ class ContainerManager(Protocol):
 
     def image_info(self, ref: str) -> ImageInfo | None: ...
 
+    def layers_size(self, ref: str) -> int:
+        """Bytes of the image's layers, each counted once (podman's history); ``image_info``'s size
+        may count a layer several times, so the difference of two of these is what one image
+        adds to the other."""
+        ...
+
     def pull_image(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
         """Pull ``ref`` from its registry; ImageNotFoundError, with the registry's reason, if it cannot."""
         ...

@@ -126,6 +126,9 @@ class PodmanManager:
     def ensure_image(self, ref: str, policy: PullPolicy = PullPolicy.IF_NOT_PRESENT) -> ImageInfo:
         return self.images.ensure(ref, policy)
 
+    def layers_size(self, ref: str) -> int:
+        return self.images.layers_size(ref)
+
     def pull_image(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
         return self.images.pull(ref, auth)
 

@@ -56,6 +56,14 @@ class PodmanImages:
             raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")
         return info
 
+    def layers_size(self, ref: str) -> int:
+        try:
+            return sum(int(entry.get("Size") or 0) for entry in self._client.images.get(ref).history())
+        except (ImageNotFound, NotFound) as exc:
+            raise ImageNotFoundError(f"image {ref} is gone") from exc
+        except (APIError, PodmanError) as exc:
+            raise ContainerError(f"could not read the history of image {ref}: {exc}") from exc
+
     def pull(self, ref: str, auth: RegistryAuth | None = None) -> ImageInfo:
         log.info("pulling image %s", ref)
         failure = self._pull(ref, auth)

@@ -79,6 +79,8 @@ def clean(store: EnvironmentStore, manager, names: Iterable[str], dry_run: bool 
                     log.info("removing container %s of environment %s", container.name, name)
                     manager.remove(container.id)
                 manager.remove_image(image_ref(name))
+                if env is not None and env.image_id:
+                    manager.remove_image(env.image_id)  # left unnamed if another commit took the name
                 store.remove(name)
                 store.locks.discard(name)
         except EnvironmentLockedError as exc:

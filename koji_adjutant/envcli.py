@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import DEFAULT_CONFIG_PATH, AdjutantOptions, load_config
 from .container.interface import ImageInfo
-from .envstore.cleanup import select_evictions
+from .envstore.cleanup import footprint, select_evictions
 from .envstore.names import LABEL_ENVIRONMENT
 from .envstore.records import Environment
 from .envstore.settings import GIB, StoreSettings, store_settings
@@ -30,7 +30,8 @@ from .errors import AdjutantError, ConfigError
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ("NAME", "TAG", "ARCH", "SIZE", "USES", "LAST USED", "VERSION")
+_COLUMNS = ("NAME", "TAG", "ARCH", "OWN SIZE", "USES", "LAST USED", "ORIGIN", "VERSION")
+_BASE_COLUMNS = ("BASE IMAGE", "DIGEST", "SIZE", "USED BY")
 
 
 def human_size(size: int) -> str:
@@ -79,11 +80,20 @@ def cmd_env_list(args: argparse.Namespace) -> int:
         print("no cached environments")
         return 0
     rows = [_COLUMNS]
-    rows += [(env.name, env.tag, env.arch, human_size(env.size), str(env.use_count), _when(env), env.version)
-             for env in environments]
+    rows += [(env.name, env.tag, env.arch, human_size(env.added), str(env.use_count), _when(env), env.origin,
+              env.version) for env in environments]
     print(_table(rows))
-    total = sum(env.size for env in environments)
-    print(f"{len(environments)} environment{'s' if len(environments) != 1 else ''}, {human_size(total)}")
+    bases: dict[str, list[Environment]] = {}
+    for env in environments:
+        bases.setdefault(env.base_digest, []).append(env)
+    print()
+    print(_table([_BASE_COLUMNS] + [(envs[0].base_image, digest[:19], human_size(envs[0].base_size), str(len(envs)))
+                                    for digest, envs in bases.items()]))
+    own = sum(env.added for env in environments)
+    many = len(environments) != 1
+    print(f"{len(environments)} environment{'s' if many else ''}: {human_size(own)} in {'their' if many else 'its'} "
+          f"own layers + {human_size(footprint(environments) - own)} in {len(bases)} shared base "
+          f"image{'s' if len(bases) != 1 else ''} = {human_size(footprint(environments))}")
     return 0
 
 
@@ -94,7 +104,8 @@ def cmd_env_show(args: argparse.Namespace) -> int:
                             hint="'koji-adjutant env list' shows the cached environments")
     values = env.as_dict()
     inputs = values.pop("inputs")
-    values["size"] = f"{env.size} ({human_size(env.size)})"
+    values["size"] = f"{env.size} ({human_size(env.size)}, whole image)"
+    values["own_size"] = f"{env.added} ({human_size(env.added)}, its own layers)"
     values["image"] = env.image_ref
     width = max(len(key) for key in (*values, "inputs"))
     for key, value in values.items():
@@ -150,7 +161,7 @@ def cmd_env_clean(args: argparse.Namespace, manager=None) -> int:
     for name in unknown:
         print(f"{name}: no record in the store; removing any image or container left of it", file=sys.stderr)
     if args.dry_run:
-        lines = [f"would remove {env.name} ({human_size(env.size)})" for env in store.clean(None, names, dry_run=True)]
+        lines = [f"would remove {env.name} ({human_size(env.added)})" for env in store.clean(None, names, dry_run=True)]
         if args.all:
             with _podman(args, manager) as podman:
                 lines += [f"would remove {_unrecorded(image)}" for image in store.unrecorded_images(podman)]

@@ -9,6 +9,7 @@ repeated.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,29 +26,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def footprint(environments: Iterable[Environment]) -> int:
+    """The bytes ``environments`` hold on disk: what each adds, and each base image once."""
+    envs = list(environments)
+    return sum(env.added for env in envs) + sum({env.base_digest: env.base_size for env in envs}.values())
+
+
 def select_evictions(environments: Iterable[Environment], max_total_bytes: int | None,
                      max_age_days: float | None, now: datetime | None = None) -> list[Environment]:
     """Which environments to evict: every one not used for more than ``max_age_days``
     (oldest first), then the least recently used of the rest until what remains
-    totals at most ``max_total_bytes``. None disables a limit."""
+    holds at most ``max_total_bytes`` (footprint). None disables a limit.
+
+    An environment another one kept was made from is not evicted before it:
+    removing it would free nothing (the child's image holds its layers).
+    """
     now = now or utcnow()
-    by_age = sorted(environments, key=lambda env: (env.used, env.name))
+    keep = sorted(environments, key=lambda env: (env.used, env.name))
+    cutoff = now - timedelta(days=max_age_days) if max_age_days is not None else None
+    children = Counter(env.inputs.get("parent") for env in keep)
     evict: list[Environment] = []
-    keep: list[Environment] = []
-    if max_age_days is not None:
-        cutoff = now - timedelta(days=max_age_days)
-        for env in by_age:
-            (evict if env.used < cutoff else keep).append(env)
-    else:
-        keep = by_age
-    if max_total_bytes is not None:
-        total = sum(env.size for env in keep)
-        for env in keep:
-            if total <= max_total_bytes:
-                break
-            evict.append(env)
-            total -= env.size
-    return evict
+    total = footprint(keep)
+    while True:
+        leaves = [env for env in keep if not children[env.name]]
+        victim = next((env for env in leaves if cutoff is not None and env.used < cutoff), None)
+        if victim is None and max_total_bytes is not None and total > max_total_bytes and leaves:
+            victim = leaves[0]
+        if victim is None:
+            return evict
+        keep.remove(victim)
+        evict.append(victim)
+        children[victim.inputs.get("parent")] -= 1
+        total = footprint(keep)
 
 
 def clean(store: EnvironmentStore, manager, names: Iterable[str], dry_run: bool = False,

@@ -66,7 +66,7 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE environments ADD COLUMN own_size INTEGER")
     conn.execute("UPDATE environments SET own_size = size")
     conn.execute("ALTER TABLE environments ADD COLUMN base_size INTEGER NOT NULL DEFAULT 0")
-    conn.execute("ALTER TABLE environments ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE environments ADD COLUMN origin TEXT NOT NULL DEFAULT 'built'")
     conn.execute("""
         CREATE TABLE package_sets (
             repo TEXT PRIMARY KEY,

@@ -87,7 +87,7 @@ def test_env_list_show_and_clean(podman_manager, cached_environment, run_env, st
     assert json.loads(out.split("inputs:", 1)[1]) == env.inputs
 
     code, out, _ = run_env("clean", "--dry-run", env.name)
-    assert (code, out) == (0, f"would remove {env.name} ({envcli.human_size(env.size)})\n")
+    assert (code, out) == (0, f"would remove {env.name} ({envcli.human_size(env.added)})\n")
     assert manager.image_info(image_ref(env.name)) is not None
     assert EnvironmentStore(store_path).get(env.name) == env
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from koji_adjutant.container.interface import ContainerInfo, ImageInfo
-from koji_adjutant.envstore.cleanup import select_evictions
+from koji_adjutant.envstore.cleanup import footprint, select_evictions
 from koji_adjutant.envstore.names import LABEL_ENVIRONMENT, LABEL_STORE, image_ref
 
 from .factories import GIB, NOW, PROCESSES, hold_lock, make_env
@@ -119,3 +119,30 @@ def test_an_image_without_an_environment_label_is_left_alone(store, manager, cap
     assert store.clean_unrecorded(manager) == []
     manager.remove_image.assert_not_called()
     assert "names no environment" in caplog.text
+
+
+def test_eviction_counts_own_layers_and_each_shared_base_once():
+    """Eight environments of 524 MiB images on one 500 MiB base add 3 MiB each: the disk holds
+    about 524 MiB, not 4.1 GiB, and a 1 GiB limit keeps every one."""
+    mib = 1024 * 1024
+    base = {"base_digest": "sha256:base", "base_size": 500 * mib}
+    envs = [make_env(f"adjutant-f40-x86_64-{i:012x}", days_ago=i, size=524 * mib, own_size=3 * mib, **base)
+            for i in range(8)]
+    assert footprint(envs) == 500 * mib + 8 * 3 * mib
+    assert select_evictions(envs, GIB, None, NOW) == []
+    # Down to 510 MiB: the base stays while any environment uses it, so three are evicted, oldest first.
+    assert [e.name for e in select_evictions(envs, 510 * mib, None, NOW)] == [e.name for e in envs[::-1][:5]]
+
+
+def test_a_parent_is_not_evicted_before_the_environments_made_from_it():
+    group = make_env("adjutant-f40-x86_64-000000000001", days_ago=9, size=10, own_size=10)
+    child = make_env("adjutant-f40-x86_64-000000000002", days_ago=1, size=15, own_size=5,
+                     inputs={"parent": group.name})
+    other = make_env("adjutant-f40-x86_64-000000000003", days_ago=5, size=7, own_size=7)
+    # The group layer is the least recently used, but evicting it would free nothing while its child lives.
+    assert [e.name for e in select_evictions([group, child, other], 16, None, NOW)] == [other.name]
+    assert [e.name for e in select_evictions([group, child, other], 0, None, NOW)] == \
+        [other.name, child.name, group.name]
+    # By age: the old group layer goes only once its child does.
+    assert select_evictions([group, child], None, 3, NOW) == []
+    assert [e.name for e in select_evictions([group, child], None, 0.5, NOW)] == [child.name, group.name]

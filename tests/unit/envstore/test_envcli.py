@@ -34,19 +34,31 @@ def test_env_list_empty(run_env):
     assert run_env("list") == (0, "no cached environments\n", "")
 
 
-def test_env_list_table(store, run_env):
-    store.record(make_env("adjutant-f40-x86_64-aaaaaaaaaaaa", tag="f40", size=3 * GIB // 2, use_count=4,
-                          days_ago=1))
-    store.record(make_env("adjutant-el10-aarch64-bbbbbbbbbbbb", tag="el10", arch="aarch64", size=512))
+def test_env_list_shows_own_layers_shared_bases_and_origin(store, run_env):
+    """Each environment counts what it adds; a base image several share is counted once."""
+    base = {"base_image": "registry.example.com/br:f40", "base_digest": "sha256:" + "b" * 64, "base_size": GIB}
+    store.record(make_env("adjutant-f40-x86_64-aaaaaaaaaaaa", tag="f40", size=GIB + 3 * GIB // 2,
+                          own_size=3 * GIB // 2, use_count=4, days_ago=1, **base))
+    store.record(make_env("adjutant-f40-x86_64-cccccccccccc", tag="f40", size=GIB + 512, own_size=512,
+                          origin="registry.example.com:5000/farm", **base))
+    store.record(make_env("adjutant-el10-aarch64-bbbbbbbbbbbb", tag="el10", arch="aarch64", size=512,
+                          base_image="quay.io/el10", base_digest="sha256:" + "e" * 64, base_size=0, own_size=512))
     code, out, _ = run_env("list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "TAG", "ARCH", "SIZE", "USES", "LAST", "USED", "VERSION"]
-    assert lines[1].split() == ["adjutant-el10-aarch64-bbbbbbbbbbbb", "el10", "aarch64", "512", "B", "0",
-                                "2025-06-01", "12:00:00Z", __version__]
-    assert lines[2].split()[:6] == ["adjutant-f40-x86_64-aaaaaaaaaaaa", "f40", "x86_64", "1.5", "GiB", "4"]
-    assert lines[0].index("TAG") == lines[1].index("el10 ") == lines[2].index("f40 ")
-    assert lines[-1] == "2 environments, 1.5 GiB"
+    assert lines[0].split() == ["NAME", "TAG", "ARCH", "OWN", "SIZE", "USES", "LAST", "USED", "ORIGIN", "VERSION"]
+    rows = {line.split()[0]: line.split() for line in lines[1:4]}
+    assert rows["adjutant-f40-x86_64-aaaaaaaaaaaa"][3:6] == ["1.5", "GiB", "4"]
+    assert rows["adjutant-f40-x86_64-aaaaaaaaaaaa"][-2:] == ["built", __version__]
+    assert rows["adjutant-f40-x86_64-cccccccccccc"][3:5] == ["512", "B"]
+    assert rows["adjutant-f40-x86_64-cccccccccccc"][-2] == "registry.example.com:5000/farm"
+    assert lines[0].index("TAG") == lines[1].index(lines[1].split()[1] + " ")
+    assert lines[4] == ""
+    assert lines[5].split() == ["BASE", "IMAGE", "DIGEST", "SIZE", "USED", "BY"]
+    bases = {line.split()[0]: line.split() for line in lines[6:8]}
+    assert bases["registry.example.com/br:f40"][1:] == ["sha256:bbbbbbbbbbbb", "1.0", "GiB", "2"]
+    assert bases["quay.io/el10"][1:] == ["sha256:eeeeeeeeeeee", "0", "B", "1"]
+    assert lines[-1] == "3 environments: 1.5 GiB in their own layers + 1.0 GiB in 2 shared base images = 2.5 GiB"
 
 
 def test_env_show(store, run_env):
@@ -56,7 +68,8 @@ def test_env_show(store, run_env):
     assert code == 0
     assert f"name:        {env.name}" in out
     assert "base_image:  quay.io/x/el10:1" in out
-    assert "size:        2048 (2.0 KiB)" in out
+    assert "size:        2048 (2.0 KiB, whole image)" in out
+    assert "own_size:    2048 (2.0 KiB, its own layers)" in out
     assert f"image:       {image_ref(env.name)}" in out
     assert "last_used:   2025-06-01T12:00:00.000000Z" in out
     inputs_text = out.split("inputs:", 1)[1]
@@ -170,7 +183,7 @@ def test_env_list_shows_the_store_of_the_config(tmp_path, monkeypatch, capsys):
     assert cli.main(["env", "list", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert "adjutant-right" in out and "adjutant-wrong" not in out
-    assert out.splitlines()[-1] == "1 environment, 1.0 GiB"
+    assert out.splitlines()[-1] == "1 environment: 1.0 GiB in its own layers + 0 B in 1 shared base image = 1.0 GiB"
     assert cli.main(["env", "-c", str(config), "show", "adjutant-right"]) == 0
     assert "name:" in capsys.readouterr().out
 

@@ -98,3 +98,26 @@ def test_an_empty_file_is_initialised(store_path):
 def test_store_errors_are_adjutant_errors():
     assert issubclass(EnvironmentStoreError, AdjutantError)
     assert issubclass(EnvironmentLockedError, EnvironmentStoreError)
+
+
+def test_schema_3_counts_an_older_record_whole_and_adds_package_sets(store_path):
+    """A store of schema 2 with a record: after the upgrade it is counted at its full size,
+    made here, and the package sets table works."""
+    from koji_adjutant.envstore.schema import MIGRATIONS, initialise
+
+    store_path.parent.mkdir(parents=True)
+    with sqlite3.connect(store_path) as conn:
+        initialise(conn, store_path)
+        for migration in MIGRATIONS[:2]:
+            migration(conn)
+        conn.execute("UPDATE control SET schema_version = 2")
+        conn.execute("INSERT INTO migrations VALUES (1, 'x', 'old'), (2, 'x', 'old')")
+        conn.execute("INSERT INTO environments (name, base_image, base_digest, image_id, inputs_hash, inputs, "
+                     "tag, arch, created, last_used, size, version) VALUES ('adjutant-a', 'b', 'd', 'i', 'h', "
+                     "'{}', 't', 'x86_64', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 4096, 'old')")
+    store = EnvironmentStore(store_path)
+    (env,) = store.list()
+    assert (env.size, env.own_size, env.added, env.base_size, env.origin) == (4096, 4096, 4096, 0, "built")
+    assert store.package_set("koji-7 http://hub/repos/f40/7/x86_64") is None
+    store.remember_package_set("koji-7 http://hub/repos/f40/7/x86_64", "abc")
+    assert store.package_set("koji-7 http://hub/repos/f40/7/x86_64") == "abc"

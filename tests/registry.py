@@ -7,6 +7,7 @@ stopped, and its storage removed, when the context ends.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -14,10 +15,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from base64 import b64encode
 from pathlib import Path
 
 REGISTRY = "docker-registry"
+DEV_IMAGE = "localhost/koji-adjutant-buildroot:dev"
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 
@@ -49,6 +52,11 @@ class Registry:
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self._dir / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.host}\n  secret: test-secret\n{auth}")
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Serve (again, after stop(): the same port and storage)."""
         self._process = subprocess.Popen([REGISTRY, "serve", str(self._dir / "config.yml")],
                                          stdout=subprocess.DEVNULL, stderr=open(self._dir / "log", "wb"))
         deadline = time.monotonic() + 20
@@ -57,7 +65,6 @@ class Registry:
                 self.__exit__(None, None, None)
                 raise RuntimeError(f"docker-registry did not start: {(self._dir / 'log').read_text()[-2000:]}")
             time.sleep(0.1)
-        return self
 
     def __exit__(self, *exc_info) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -106,7 +113,6 @@ class Registry:
             raise
 
     def tags(self, repository: str) -> list[str]:
-        import json
         try:
             with urllib.request.urlopen(self._request(f"/v2/{repository}/tags/list"), timeout=10) as response:
                 return sorted(json.load(response).get("tags") or [])
@@ -114,3 +120,19 @@ class Registry:
             if exc.code == 404:
                 return []
             raise
+
+
+def build_from_dev(label: str) -> str:
+    """A new image: the dev image with a label of its own (no build step needs the network)."""
+    ref = f"localhost/adjutant-test-{label}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["podman", "build", "-q", "--network", "none", "--pull=never", "--label", f"build={ref}",
+                    "-t", ref, "-f", "-", "."], input=f"FROM {DEV_IMAGE}\n", text=True, check=True,
+                   capture_output=True, cwd="/")
+    return ref
+
+
+def publish(manager, image: str, ref: str) -> None:
+    """What the image maintainers do: push ``image`` as ``ref``; this builder then has neither."""
+    manager.push_image(image, ref)
+    manager.remove_image(image)
+    assert manager.image_info(image) is None

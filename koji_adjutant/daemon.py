@@ -26,6 +26,7 @@ from koji.daemon import TaskManager
 from koji.tasks import ServerExit, ServerRestart
 
 from .buildroot import kept
+from .buildroot.sharedcache import SharedCache
 from .buildroot.workspace import sweep
 from .config import Config
 from .container.factory import manager_for
@@ -184,6 +185,9 @@ def run(config: Config, force_lock: bool = False) -> int:
     for note in config.ignored:
         log.warning("%s: %s", config.path, note)
     mail_errors(config.kojid.admin_emails)
+    shared = SharedCache.from_options(config.adjutant)  # a bad credentials file stops the daemon, not each task
+    if shared is not None:
+        log.info("sharing cached buildroots through the registry %s", shared.registry)
     service = PodmanService(config.adjutant.podman_socket)
     options = worker_options(config, service.uri)
     session = make_session(options)

@@ -245,3 +245,39 @@ def test_two_builders_making_the_same_layer_at_once_both_succeed(cache_harness, 
     with PodmanManager(insecure_registries=[registry.host]) as manager:
         third = cache_harness.build(srpms["hello-noarch"], manager=manager, store=stores(), shared=shared)
     assert third.layers_made == 0, "what the registry holds after the race is whole and verifies"
+
+
+PEEK_SPEC = """Name: peek-credentials
+Version: 1
+Release: 1
+Summary: looks for the farm's registry credentials from inside its build
+License: MIT
+BuildArch: noarch
+%description
+Fails its build if it can see the credentials file or the password.
+%build
+test ! -e {path}
+! env | grep -F '{password}'
+! grep -rsF '{password}' /etc /root /builddir /tmp /var/tmp 2>/dev/null
+%install
+mkdir -p %{{buildroot}}/usr/share/peek-credentials
+%files
+/usr/share/peek-credentials
+"""
+
+
+def test_package_code_never_sees_the_registry_credentials(cache_harness, registry_with_auth, tmp_path):
+    from koji_adjutant.container.registries import read_auth
+
+    password = "farm-secret-" + uuid.uuid4().hex[:8]
+    creds = tmp_path / "cache-registry.auth"
+    creds.write_text(f"farm:{password}\n")
+    creds.chmod(0o600)
+    spec = tmp_path / "peek" / "peek-credentials.spec"
+    spec.parent.mkdir()
+    spec.write_text(PEEK_SPEC.format(path=creds, password=password))
+    srpm = rpmbuild_srpm(spec, spec.parent, tmp_path)
+    with PodmanManager(insecure_registries=[registry_with_auth.host]) as manager:
+        build = cache_harness.build(srpm, manager=manager,
+                                    shared=SharedCache(namespace(registry_with_auth), read_auth(creds)))
+    assert build.rpm_names == ["peek-credentials-1-1.noarch.rpm"]

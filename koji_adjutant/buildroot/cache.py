@@ -72,9 +72,9 @@ class BuildrootCache:
                 return _image_of(found, reused=True)
             env = self._pull(name, layer, base) or self._make(name, layer, base, make)
             self._store.record(env)
-            if env.origin == ORIGIN_BUILT and self._shared is not None:
-                self._shared.publish(self._manager, env)
-            return _image_of(env, reused=env.origin != ORIGIN_BUILT)
+        if env.origin == ORIGIN_BUILT and self._shared is not None:
+            self._shared.publish(self._manager, env)  # unlocked: other tasks may use the layer meanwhile
+        return _image_of(env, reused=env.origin != ORIGIN_BUILT)
 
     def _pull(self, name: str, layer: Layer, base: ImageInfo) -> Environment | None:
         if self._shared is None:

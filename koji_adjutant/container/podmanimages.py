@@ -22,6 +22,10 @@ from .registries import registry_of
 
 log = logging.getLogger(__name__)
 
+_PULL_HINT = ("check that {registry} has the image and that this user may pull it: credentials come from "
+              "podman's own login (run 'podman login {registry}' as the worker's user); a registry without "
+              "TLS must be listed in insecure_registries")
+
 
 class PodmanImages:
     """One user's images, through a podman-py client."""
@@ -50,7 +54,8 @@ class PodmanImages:
             if info is not None and policy is PullPolicy.ALWAYS:
                 log.warning("could not refresh image %s (%s); using the local copy", ref, failure)
                 return info
-            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {failure}")
+            raise ImageNotFoundError(f"image {ref} is not present and could not be pulled: {failure}",
+                                     hint=_PULL_HINT.format(registry=registry_of(ref)) if registry_of(ref) else None)
         info = self.info(ref)
         if info is None:
             raise ImageNotFoundError(f"image {ref} was pulled but cannot be found")

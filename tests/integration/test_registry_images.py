@@ -95,6 +95,7 @@ def test_an_image_the_registry_lacks_fails_saying_why(registry, manager):
     with pytest.raises(ImageNotFoundError) as caught:
         manager.ensure_image(missing, PullPolicy.IF_NOT_PRESENT)
     assert "could not be pulled" in str(caught.value) and "manifest unknown" in str(caught.value)
+    assert f"podman login {registry.host}" in str(caught.value), "the fix for a registry that wants credentials"
 
 
 def test_a_registry_with_a_certificate_podman_cannot_check_is_refused_unless_listed(registry, published):

@@ -210,9 +210,10 @@ class _Inflater:
                 if not data:
                     return
             else:
+                # What zlib holds back when a step is full comes out with the next input; the
+                # stream's end cannot be passed before it (gzip's trailer follows the data).
                 data = self._decompressor.unconsumed_tail
-                # Less than a full step out and nothing left in: zlib holds nothing more back.
-                if not data and len(piece) < STEP_BYTES:
+                if not data:
                     return
 
 

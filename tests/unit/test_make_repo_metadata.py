@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -17,22 +15,10 @@ import createrepo_c as cr
 import pytest
 
 from koji_adjutant.repomd import REPO_NS
+from tests import benchscripts
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+mrm = benchscripts.load("make_repo_metadata")
 PACKAGES = 200
-
-
-def _load():
-    if "make_repo_metadata" not in sys.modules:
-        path = REPO_ROOT / "bench" / "make_repo_metadata.py"
-        spec = importlib.util.spec_from_file_location("make_repo_metadata", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["make_repo_metadata"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["make_repo_metadata"]
-
-
-mrm = _load()
 
 
 @pytest.fixture(scope="module")

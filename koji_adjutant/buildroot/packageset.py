@@ -3,9 +3,9 @@
 The group layer's key (cachekey.py) takes each repo's package set: a digest of
 the pkgids (the ``<checksum pkgid="YES">`` values) of its primary metadata,
 sorted, so it does not change with the repo's id, URL or timestamps. A Fedora
-repo has some 70,000 packages: its primary.xml.gz is 15-20 MB, a few hundred
+repo has some 70,000 packages: its primary.xml.gz is 15-20 MB, well over 100
 MB decompressed. Read whole and parsed with ElementTree, as it once was, that
-took 9 s and 1.2 GB of memory on each build. Here it is decompressed chunk by
+took 12 s or more and 1.4 GB of memory on each build. Here it is decompressed chunk by
 chunk as it is read (from the hub over http(s), or from a directory) and
 scanned for the checksum elements, so memory stays near the pkgids themselves
 and the time near that of decompressing alone (docs/performance.md, "Repo
@@ -14,18 +14,19 @@ so keys computed before stay valid.
 
 Why not createrepo_c's own parser (``xml_parse_primary``, PyPI createrepo-c):
 it is a whole SAX parse that builds every package. On the synthetic
-70,000-package repo of bench/make_repo_metadata.py it took 1.96 s, and 1.37 s
-even when its newpkgcb skipped every package, against 0.47 s to decompress and
-read the file alone: 4.2× (2.9×) that floor, where the goal is 2×; this scanner
-took 0.58 s (1.2×). It also reads only files, so a download would first go to
-disk. The scanner reads what createrepo writes, ``<checksum type=... pkgid="YES">``
-with either quote style, wherever the chunks happen to split it.
+70,000-package repo of bench/make_repo_metadata.py, served over HTTP, it took
+3.5-6.1× the time of a pass that only downloads and decompresses the file,
+and 2.1-4.5× even when its newpkgcb skipped every package (and so gave no
+pkgid), where the goal is 2×; this scanner took 1.1-1.7× (bench/repo_key.py,
+docs/performance.md). It also reads only files, so a download would first go
+to disk. The scanner reads what createrepo writes, ``<checksum type=...
+pkgid="YES">`` with either quote style, wherever the chunks happen to split it.
 
 What is read must be what repomd.xml describes: the file's checksum is checked
 when repomd.xml gives one (a Koji repo's package set is remembered for good, so
 a corrupt download must not become its key), and no more than
 MAX_METADATA_BYTES are read or decompressed, so a wrong or hostile repo fails
-clearly instead of filling the memory or the disk.
+clearly instead of filling the memory or reading on without end.
 """
 
 from __future__ import annotations

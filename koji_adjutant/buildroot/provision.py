@@ -87,7 +87,8 @@ class Provisioner:
 
         def make(ref: str, labels: LabelsFor) -> tuple[list[InstalledPackage], ImageInfo]:
             return self._make(spec, spec.image, setup_dir, logs, ref, labels, None, *steps)
-        return self._obtain(Layer(spec.tag, spec.arch, group_inputs(spec)), base, make)
+        inputs = group_inputs(spec, self._cache.store if self._cache is not None else None)
+        return self._obtain(Layer(spec.tag, spec.arch, inputs), base, make)
 
     def requirements(self, spec: BuildrootSpec, setup_dir: Path, base: ImageInfo, logs: BuildLogs,
                      parent: BuildrootImage, wanted: frozenset[str]) -> BuildrootImage:

@@ -62,6 +62,10 @@ class RepoSource:
 
     repo_id: str
     location: str
+    #: its content never changes under this id and location (a Koji repo), so what is read of it
+    #: may be remembered (packageset.py); a directory of build-local's can change under its path.
+    #: Not an input of the buildroot: it says nothing of what the repo holds.
+    immutable: bool = False
 
     def __post_init__(self) -> None:
         if not _REPO_ID.fullmatch(self.repo_id):

@@ -61,7 +61,7 @@ def buildroot_spec(options, build_config: dict, repo_info: dict, br_arch: str, t
     location = f"{kojid.topdir}{repo_path}" if adjutant.offline else f"{kojid.topurl}{repo_path}"
     return BuildrootSpec(
         image=image.ref, image_digest=image_digest, arch=br_arch, target_arch=target_arch,
-        repos=(RepoSource(repo_id=f"koji-{repo_info['id']}", location=location),),
+        repos=(RepoSource(repo_id=f"koji-{repo_info['id']}", location=location, immutable=True),),
         group=group, macros=macros, env_vars=env_vars, tag=repo_info["tag_name"],
         package_manager=package_manager_options(repo_info["tag_name"], extra),
         timeouts=Timeouts(rpmbuild=kojid.rpmbuild_timeout))

@@ -22,6 +22,10 @@ docs/performance.md). It also reads only files, so a download would first go
 to disk. The scanner reads what createrepo writes, ``<checksum type=...
 pkgid="YES">`` with either quote style, wherever the chunks happen to split it.
 
+Primary metadata may be gzip (createrepo_c before 1.0, Debian's), zstd (the
+default of createrepo_c 1.0 and later, so of a hub or builder on current
+Fedora) or uncompressed; each is decompressed in bounded steps.
+
 What is read must be what repomd.xml describes: the file's checksum is checked
 when repomd.xml gives one (a Koji repo's package set is remembered for good, so
 a corrupt download must not become its key), and no more than
@@ -43,6 +47,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
+
+import zstandard
 
 from ..errors import BuildrootError
 from ..repomd import REPO_NS, location_href
@@ -158,31 +164,60 @@ def _scan(stream: BinaryIO, primary: _Primary, limit: int) -> list[bytes]:
             digest = hashlib.new(_HASHLIB_NAMES.get(primary.checksum_type, primary.checksum_type))
         except ValueError:
             raise ValueError(f"repomd.xml's checksum type {primary.checksum_type!r} is unknown") from None
-    inflate: _Inflater | None = None
-    if primary.href.endswith(".gz"):
-        inflate = _Inflater(primary.href)
-    elif not primary.href.endswith(".xml"):
-        raise ValueError(f"{primary.href} is compressed in a way koji-adjutant cannot read "
-                         "(it reads gzip or uncompressed primary metadata)")
+    counted = _Counted(stream, primary.href, limit, digest)
     scanner = _PkgidScanner()
-    read = decompressed = 0
-    while chunk := stream.read(CHUNK_BYTES):
-        read += len(chunk)
-        if read > limit:
-            raise ValueError(f"{primary.href} is larger than the {limit} bytes koji-adjutant reads")
-        if digest is not None:
-            digest.update(chunk)
-        for data in inflate.feed(chunk) if inflate else (chunk,):
-            decompressed += len(data)
-            if decompressed > limit:
-                raise ValueError(f"{primary.href} is more than the {limit} bytes koji-adjutant reads, decompressed")
-            scanner.feed(data)
-    if inflate is not None and not inflate.complete:
-        raise ValueError(f"{primary.href} is truncated (its gzip stream does not end)")
+    decompressed = 0
+    for data in _decompressed(counted, primary.href):
+        decompressed += len(data)
+        if decompressed > limit:
+            raise ValueError(f"{primary.href} is more than the {limit} bytes koji-adjutant reads, decompressed")
+        scanner.feed(data)
     if digest is not None and digest.hexdigest() != primary.checksum:
         raise ValueError(f"{primary.href} does not match the {primary.checksum_type} checksum repomd.xml gives "
                          "(changed while being read, or damaged)")
     return scanner.pkgids
+
+
+class _Counted:
+    """The file as read: at most ``limit`` bytes, each also fed to repomd.xml's checksum."""
+
+    def __init__(self, stream: BinaryIO, name: str, limit: int, digest) -> None:
+        self._stream, self._name, self._limit, self._digest = stream, name, limit, digest
+        self._read = 0
+
+    def read(self, size: int = CHUNK_BYTES) -> bytes:
+        chunk = self._stream.read(size)
+        self._read += len(chunk)
+        if self._read > self._limit:
+            raise ValueError(f"{self._name} is larger than the {self._limit} bytes koji-adjutant reads")
+        if self._digest is not None:
+            self._digest.update(chunk)
+        return chunk
+
+
+def _decompressed(counted: _Counted, name: str) -> Iterator[bytes]:
+    """The file's content in pieces of at most STEP_BYTES: gzip (createrepo_c before 1.0),
+    zstd (its default since) or none."""
+    if name.endswith(".gz"):
+        inflate = _Inflater(name)
+        while chunk := counted.read(CHUNK_BYTES):
+            yield from inflate.feed(chunk)
+        if not inflate.complete:
+            raise ValueError(f"{name} is truncated (its gzip stream does not end)")
+    elif name.endswith(".zst"):
+        reader = zstandard.ZstdDecompressor().stream_reader(counted,  # type: ignore[arg-type]  # read() is enough
+                                                            read_size=CHUNK_BYTES, read_across_frames=True)
+        try:
+            while piece := reader.read(STEP_BYTES):
+                yield piece
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"{name} is not valid zstd: {exc}") from None
+    elif name.endswith(".xml"):
+        while chunk := counted.read(CHUNK_BYTES):
+            yield chunk
+    else:
+        raise ValueError(f"{name} is compressed in a way koji-adjutant cannot read "
+                         "(it reads gzip, zstd or uncompressed primary metadata)")
 
 
 class _Inflater:

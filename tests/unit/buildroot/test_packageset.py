@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import createrepo_c as cr
 import pytest
+import zstandard
 
 from koji_adjutant.buildroot import cachekey, packageset
 from koji_adjutant.buildroot.packageset import _PkgidScanner, read_package_set, repo_package_set
@@ -245,9 +246,27 @@ def test_a_repomd_without_primary_fails(tmp_path):
     _fails(RepoSource("r", str(tmp_path)), "lists no primary metadata")
 
 
+def test_zstd_metadata_as_createrepo_c_1_writes_it_by_default(tmp_path):
+    gz = write_repo(tmp_path / "gz", gzip.compress(primary_xml(PKGIDS)))
+    zst = write_repo(tmp_path / "zst", zstandard.ZstdCompressor().compress(primary_xml(PKGIDS)), name="primary.xml.zst")
+    assert read_package_set(RepoSource("r", str(zst))) == read_package_set(RepoSource("r", str(gz)))
+
+
+def test_zstd_that_is_not_fails_naming_it(tmp_path):
+    repo = write_repo(tmp_path, b"(not zstd bytes)", name="primary.xml.zst")
+    _fails(RepoSource("r", str(repo)), "primary.xml.zst is not valid zstd")
+
+
+def test_a_zstd_bomb_is_read_in_bounded_steps_and_stops_at_the_cap(tmp_path, mocker):
+    mocker.patch.object(packageset, "STEP_BYTES", 4096)
+    bomb = zstandard.ZstdCompressor().compress(primary_xml(PKGIDS) + b" " * 10 ** 6)
+    repo = write_repo(tmp_path, bomb, name="primary.xml.zst", open_size=10)
+    _fails(RepoSource("r", str(repo)), "more than the 100000 bytes koji-adjutant reads, decompressed", limit=100_000)
+
+
 def test_an_unreadable_compression_fails_naming_it(tmp_path):
-    repo = write_repo(tmp_path, b"(zstd bytes)", name="primary.xml.zst")
-    _fails(RepoSource("r", str(repo)), "primary.xml.zst is compressed in a way koji-adjutant cannot read")
+    repo = write_repo(tmp_path, b"(xz bytes)", name="primary.xml.xz")
+    _fails(RepoSource("r", str(repo)), "primary.xml.xz is compressed in a way koji-adjutant cannot read")
 
 
 # -- the size cap -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cachebuilds import Harness
+from registry import Registry
 
 from koji_adjutant.envstore import EnvironmentStore, image_ref
 
@@ -38,3 +39,19 @@ def cache_harness(podman_manager, worker_id, sample_repo, tmp_path):
     assert store.list() == []
     left = [name for name in names if podman_manager.image_info(image_ref(name)) is not None]
     assert left == [], f"environment images left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """A registry on 127.0.0.1 (tests/registry.py), one per module."""
+    with Registry() as running:
+        yield running
+
+
+@pytest.fixture
+def registry_manager(registry):
+    """A manager that may reach ``registry`` over plain http (insecure_registries)."""
+    from koji_adjutant.container.podman import PodmanManager
+
+    with PodmanManager(insecure_registries=[registry.host]) as made:
+        yield made

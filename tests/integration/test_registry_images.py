@@ -13,7 +13,7 @@ import platform
 import uuid
 
 import pytest
-from registry import Registry, build_from_dev, publish
+from registry import build_from_dev, publish
 
 from koji_adjutant.container.interface import PullPolicy
 from koji_adjutant.container.podman import PodmanManager
@@ -26,74 +26,62 @@ REPOSITORY = "koji-adjutant-buildroot"
 TAG = f"f41-{platform.machine()}"
 
 
-@pytest.fixture(scope="module")
-def registry():
-    with Registry() as running:
-        yield running
-
-
 @pytest.fixture
-def manager(registry):
-    with PodmanManager(insecure_registries=[registry.host]) as made:
-        yield made
-
-
-@pytest.fixture
-def published(registry, manager):
+def published(registry, registry_manager):
     """A buildroot image under its production name in the registry, and not here."""
     ref = f"{registry.host}/{REPOSITORY}:{TAG}"
-    publish(manager, build_from_dev("published"), ref)
-    assert manager.image_info(ref) is None
+    publish(registry_manager, build_from_dev("published"), ref)
+    assert registry_manager.image_info(ref) is None
     yield ref
-    manager.remove_image(ref)
+    registry_manager.remove_image(ref)
 
 
-def test_if_not_present_pulls_once_and_reports_the_registrys_digest(registry, manager, published):
+def test_if_not_present_pulls_once_and_reports_the_registrys_digest(registry, registry_manager, published):
     digest = registry.digest(REPOSITORY, TAG)
     assert digest and digest.startswith("sha256:")
-    image = manager.ensure_image(published, PullPolicy.IF_NOT_PRESENT)
+    image = registry_manager.ensure_image(published, PullPolicy.IF_NOT_PRESENT)
     assert image.digest == digest
     assert image.labels["build"].startswith("localhost/adjutant-test-published-")
     registry.stop()  # present now: nothing is asked of the registry
     try:
-        assert manager.ensure_image(published, PullPolicy.IF_NOT_PRESENT).digest == digest
+        assert registry_manager.ensure_image(published, PullPolicy.IF_NOT_PRESENT).digest == digest
     finally:
         registry.start()
 
 
-def test_never_uses_only_what_is_here(registry, manager, published):
+def test_never_uses_only_what_is_here(registry, registry_manager, published):
     with pytest.raises(ImageNotFoundError) as caught:
-        manager.ensure_image(published, PullPolicy.NEVER)
+        registry_manager.ensure_image(published, PullPolicy.NEVER)
     assert "pull policy is 'never'" in str(caught.value)
-    manager.pull_image(published)
-    assert manager.ensure_image(published, PullPolicy.NEVER).digest == registry.digest(REPOSITORY, TAG)
+    registry_manager.pull_image(published)
+    assert registry_manager.ensure_image(published, PullPolicy.NEVER).digest == registry.digest(REPOSITORY, TAG)
 
 
-def test_always_follows_the_registry_and_falls_back_when_it_is_down(registry, manager, published, caplog):
-    first = manager.ensure_image(published, PullPolicy.ALWAYS)
+def test_always_follows_the_registry_and_falls_back_when_it_is_down(registry, registry_manager, published, caplog):
+    first = registry_manager.ensure_image(published, PullPolicy.ALWAYS)
     # The image maintainers publish a new build under the same name.
     newer = build_from_dev("newer")
     try:
-        publish(manager, newer, published)
-        refreshed = manager.ensure_image(published, PullPolicy.ALWAYS)
+        publish(registry_manager, newer, published)
+        refreshed = registry_manager.ensure_image(published, PullPolicy.ALWAYS)
         assert refreshed.id != first.id and refreshed.labels.get("build") == newer
         assert refreshed.digest == registry.digest(REPOSITORY, TAG) != first.digest
         registry.stop()
         try:
-            kept = manager.ensure_image(published, PullPolicy.ALWAYS)
+            kept = registry_manager.ensure_image(published, PullPolicy.ALWAYS)
         finally:
             registry.start()
         assert kept.id == refreshed.id
         assert any("could not refresh image" in r.getMessage() for r in caplog.records)
     finally:
         for image in (published, newer, first.id):  # the first lost its name to the newer one
-            manager.remove_image(image)
+            registry_manager.remove_image(image)
 
 
-def test_an_image_the_registry_lacks_fails_saying_why(registry, manager):
+def test_an_image_the_registry_lacks_fails_saying_why(registry, registry_manager):
     missing = f"{registry.host}/{REPOSITORY}:no-such-{uuid.uuid4().hex[:6]}"
     with pytest.raises(ImageNotFoundError) as caught:
-        manager.ensure_image(missing, PullPolicy.IF_NOT_PRESENT)
+        registry_manager.ensure_image(missing, PullPolicy.IF_NOT_PRESENT)
     assert "could not be pulled" in str(caught.value) and "manifest unknown" in str(caught.value)
     assert f"podman login {registry.host}" in str(caught.value), "the fix for a registry that wants credentials"
 

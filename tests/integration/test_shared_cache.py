@@ -35,23 +35,10 @@ REFUSED = "refusing buildroot"
 
 
 @pytest.fixture(scope="module")
-def registry():
-    with Registry() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def srpms(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("shared-srpms")
     return {sample: rpmbuild_srpm(EXAMPLES / sample / f"{sample}.spec", EXAMPLES / sample, out)
             for sample in ("hello-noarch", "hello-c")}
-
-
-@pytest.fixture
-def manager(registry):
-    """A manager that may reach the test registries over plain http."""
-    with PodmanManager(insecure_registries=[registry.host]) as made:
-        yield made
 
 
 @pytest.fixture
@@ -77,10 +64,10 @@ def evict_all(store: EnvironmentStore, manager) -> None:
 
 
 def test_a_layer_made_on_one_builder_is_pulled_verified_and_used_by_another(
-        cache_harness, srpms, registry, manager, stores, podman_manager, caplog):
+        cache_harness, srpms, registry, registry_manager, stores, podman_manager, caplog):
     caplog.set_level(logging.INFO, logger="koji_adjutant.buildroot")
     shared = SharedCache(namespace(registry))
-    first = cache_harness.build(srpms["hello-c"], manager=manager, shared=shared)
+    first = cache_harness.build(srpms["hello-c"], manager=registry_manager, shared=shared)
     assert first.layers_made == 2
     made = {env.inputs_hash: env for env in cache_harness.store.list()}
     assert {env.origin for env in made.values()} == {ORIGIN_BUILT}
@@ -91,7 +78,7 @@ def test_a_layer_made_on_one_builder_is_pulled_verified_and_used_by_another(
     # The first builder's environments are evicted; the second builder has none of its own.
     evict_all(cache_harness.store, podman_manager)
     second_store = stores()
-    second = cache_harness.build(srpms["hello-c"], manager=manager, store=second_store, shared=shared)
+    second = cache_harness.build(srpms["hello-c"], manager=registry_manager, store=second_store, shared=shared)
     assert second.layers_made == 0, second.recorder.purposes
     assert second.recorder.purposes == ["evaluate", "build"]
     assert second.rpm_names == [f"hello-c-1.0-1.{ARCH}.rpm"]
@@ -106,7 +93,7 @@ def test_a_layer_made_on_one_builder_is_pulled_verified_and_used_by_another(
 
     # Evicted on this builder too: the registry still has it, so it is pulled again.
     evict_all(second_store, podman_manager)
-    again = cache_harness.build(srpms["hello-c"], manager=manager, store=second_store, shared=shared)
+    again = cache_harness.build(srpms["hello-c"], manager=registry_manager, store=second_store, shared=shared)
     assert again.layers_made == 0 and again.rpm_names == second.rpm_names
     assert registry.tags(repository) == sorted(made)
 
@@ -165,10 +152,10 @@ def push_tampered(manager, registry: Registry, remote: str, containerfile: str, 
 
 
 @pytest.mark.parametrize("tamper", ["inputs", "layers"])
-def test_a_tampered_image_is_refused_and_the_layer_made_here(tamper, cache_harness, srpms, registry, manager,
+def test_a_tampered_image_is_refused_and_the_layer_made_here(tamper, cache_harness, srpms, registry, registry_manager,
                                                               stores, podman_manager, caplog, tmp_path):
     shared = SharedCache(namespace(registry))
-    cache_harness.build(srpms["hello-noarch"], manager=manager, shared=shared)
+    cache_harness.build(srpms["hello-noarch"], manager=registry_manager, shared=shared)
     (env,) = cache_harness.store.list()
     remote = shared.remote_ref(env.inputs_hash)
     description = podman_manager.image_info(env.image_ref).labels[LABEL_DESCRIPTION]
@@ -177,17 +164,17 @@ def test_a_tampered_image_is_refused_and_the_layer_made_here(tamper, cache_harne
         claims = json.loads(description)
         claims["inputs"]["key"]["macros"] = {**claims["inputs"]["key"].get("macros", {}), "forged": "1"}
         forged = json.dumps(claims, sort_keys=True)
-        push_tampered(manager, registry, remote, "FROM {image}\n", tmp_path, {LABEL_DESCRIPTION: forged})
+        push_tampered(registry_manager, registry, remote, "FROM {image}\n", tmp_path, {LABEL_DESCRIPTION: forged})
     else:
         # The description untouched, a layer of the attacker's on top.
-        push_tampered(manager, registry, remote, "FROM {image}\nRUN echo planted > /usr/bin/gcc-wrapper\n",
+        push_tampered(registry_manager, registry, remote, "FROM {image}\nRUN echo planted > /usr/bin/gcc-wrapper\n",
                       tmp_path)
     evict_all(cache_harness.store, podman_manager)
 
     caplog.clear()
     caplog.set_level(logging.INFO, logger="koji_adjutant.buildroot")
     store = stores()
-    build = cache_harness.build(srpms["hello-noarch"], manager=manager, store=store, shared=shared)
+    build = cache_harness.build(srpms["hello-noarch"], manager=registry_manager, store=store, shared=shared)
     refusals = [r.getMessage() for r in caplog.records if REFUSED in r.getMessage()]
     reason = "do not hash to its key" if tamper == "inputs" else "layers are not those"
     assert len(refusals) == 1 and reason in refusals[0], refusals
@@ -197,7 +184,8 @@ def test_a_tampered_image_is_refused_and_the_layer_made_here(tamper, cache_harne
     assert podman_manager.image_refs(registry.host) == [], "the refused image is not kept"
     # The layer made here replaced the forgery: the next builder pulls and accepts it.
     evict_all(store, podman_manager)
-    assert cache_harness.build(srpms["hello-noarch"], manager=manager, store=stores(), shared=shared).layers_made == 0
+    after = cache_harness.build(srpms["hello-noarch"], manager=registry_manager, store=stores(), shared=shared)
+    assert after.layers_made == 0
 
 
 def test_a_registry_that_is_down_costs_a_warning_not_a_build(cache_harness, srpms, caplog):

@@ -20,8 +20,10 @@ from .errors import RepoError
 
 log = logging.getLogger(__name__)
 
-CREATEREPO = "createrepo_c"
-MERGEREPO = "mergerepo_c"
+#: The system's tools, by path as kojid runs them: a createrepo_c that a virtualenv puts first on
+#: PATH (PyPI's createrepo-c ships one) may be another version, with other defaults.
+CREATEREPO = "/usr/bin/createrepo_c"
+MERGEREPO = "/usr/bin/mergerepo_c"
 #: Written into repodata when the tag has nothing for the arch, as kojid does.
 EMPTY_REPO_NOTE = "This repo is empty because its tag has no content for this arch\n"
 #: Merge modes of a tag's external repos, and mergerepo_c's options for each.

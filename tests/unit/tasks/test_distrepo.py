@@ -26,6 +26,7 @@ from koji_adjutant.distrepodata import (
     zck_dict_dir,
 )
 from koji_adjutant.errors import RepoError
+from koji_adjutant.repodata import CREATEREPO
 from koji_adjutant.tasks.distrepo import dist_pathinfo
 
 #: task_opts as `koji dist-repo` sends them, with the event kojihub's distRepo adds
@@ -161,10 +162,10 @@ def test_createrepo_command_is_kojids(tmp_path):
     repo = tmp_path / "repo"
     comps = tmp_path / "comps.xml"
     assert createrepo_command(repo, comps, update=False, skip_stat=True) == [
-        "createrepo_c", "--error-exit-val", "-vd", "-i", f"{repo}/pkglist", "-g", str(comps), str(repo)]
+        CREATEREPO, "--error-exit-val", "-vd", "-i", f"{repo}/pkglist", "-g", str(comps), str(repo)]
     assert createrepo_command(repo, None, update=True, skip_stat=True, oldpackagedirs=[Path("/k/d/1"), Path("/k/d/2")],
                               zck=True, zck_dict=Path("/srv/zck")) == [
-        "createrepo_c", "--error-exit-val", "-vd", "-i", f"{repo}/pkglist", "--update", "--skip-stat",
+        CREATEREPO, "--error-exit-val", "-vd", "-i", f"{repo}/pkglist", "--update", "--skip-stat",
         "--deltas", "--oldpackagedirs", "/k/d/1", "--oldpackagedirs", "/k/d/2", "--zck", "--zck-dict-dir", "/srv/zck",
         str(repo)]
     assert "--skip-stat" not in createrepo_command(repo, None, update=True, skip_stat=False)

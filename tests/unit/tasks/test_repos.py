@@ -10,7 +10,16 @@ import pytest
 from koji.tasks import RefuseTask
 
 from koji_adjutant.errors import RepoError
-from koji_adjutant.repodata import ArchInputs, ExternalRepo, createrepo_command, merge_mode, mergerepo_command, run
+from koji_adjutant.repodata import (
+    CREATEREPO,
+    MERGEREPO,
+    ArchInputs,
+    ExternalRepo,
+    createrepo_command,
+    merge_mode,
+    mergerepo_command,
+    run,
+)
 from koji_adjutant.tasks.repos import legacy_opts, shared_pathinfo
 
 
@@ -48,7 +57,7 @@ def test_createrepo_command_over_the_arch_dir(tmp_path):
     inputs = ArchInputs.read(repo_dir(tmp_path), "x86_64")
     out = tmp_path / "out"
     assert createrepo_command(inputs, out, update=False, skip_stat=True) == [
-        "createrepo_c", "--error-exit-val", "-vd", "-o", str(out), "-i", str(inputs.pkglist),
+        CREATEREPO, "--error-exit-val", "-vd", "-o", str(out), "-i", str(inputs.pkglist),
         "-g", str(inputs.groupfile), str(inputs.archdir)]
     assert createrepo_command(inputs, out, update=True, skip_stat=True)[-3:] == [
         "--update", "--skip-stat", str(inputs.archdir)]
@@ -60,7 +69,7 @@ def test_createrepo_command_of_an_empty_tag_makes_an_empty_repo(tmp_path):
     out = tmp_path / "out"
     # nothing to update from, nothing to read: the output directory itself is the input
     assert createrepo_command(inputs, out, update=True, skip_stat=True) == [
-        "createrepo_c", "--error-exit-val", "-vd", "-o", str(out), str(out)]
+        CREATEREPO, "--error-exit-val", "-vd", "-o", str(out), str(out)]
 
 
 @pytest.mark.parametrize("mode, options, blocked", [
@@ -72,7 +81,7 @@ def test_mergerepo_command_per_merge_mode(tmp_path, mode, options, blocked):
     inputs = ArchInputs.read(repo_dir(tmp_path), "x86_64")
     command = mergerepo_command(mode, "x86_64", tmp_path / "out", ["file:///w/repo_7_premerge/", "http://ext/x86_64/"],
                                 inputs)
-    expected = ["mergerepo_c", *options, "-a", "x86_64", "-o", str(tmp_path / "out"), "-g", str(inputs.groupfile)]
+    expected = [MERGEREPO, *options, "-a", "x86_64", "-o", str(tmp_path / "out"), "-g", str(inputs.groupfile)]
     if blocked:
         expected += ["-b", str(inputs.blocklist)]
     assert command == expected + ["-r", "file:///w/repo_7_premerge/", "-r", "http://ext/x86_64/"]

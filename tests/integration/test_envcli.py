@@ -76,9 +76,9 @@ def test_env_list_show_and_clean(podman_manager, cached_environment, run_env, st
     code, out, _ = run_env("list")
     assert code == 0
     header, row = out.splitlines()[:2]
-    assert header.split() == ["NAME", "TAG", "ARCH", "SIZE", "USES", "LAST", "USED", "VERSION"]
+    assert header.split() == ["NAME", "TAG", "ARCH", "OWN", "SIZE", "USES", "LAST", "USED", "ORIGIN", "VERSION"]
     assert row.split()[:3] == [env.name, env.tag, "x86_64"]
-    assert row.split()[-1] == __version__
+    assert row.split()[-2:] == ["built", __version__]
 
     code, out, _ = run_env("show", env.name)
     assert code == 0

@@ -138,9 +138,12 @@ def main() -> int:
             print(f"ratio 2/1: {ratio:.2f}x = {cores} cores x {two.busy_share:.3f} busy x {alone:.2f} s per build "
                   f"alone / {side_by_side:.2f} CPU-s per build side by side; "
                   f"goal >= {GOAL}x: {'met' if ratio >= GOAL else 'not met'}")
-            print(f"podman's CPU: its processes sampled from /proc every {INTERVAL * 1000:.0f} ms "
-                  f"(a lower bound, see bench/podmancpu.py); the sampling itself took "
-                  f"{one.sampler:.2f} + {two.sampler:.2f} CPU-s")
+            for workers, (window, builds) in runs.items():
+                split = ", ".join(f"{kind} {seconds / builds:.3f}"
+                                  for kind, seconds in sorted(window.podman_by_kind.items(), key=lambda k: -k[1]))
+                print(f"podman's CPU-s per build, {workers} worker{'s' if workers > 1 else ''}: {split}")
+            print(f"(podman's processes sampled from /proc every {INTERVAL * 1000:.0f} ms: a lower bound, see "
+                  f"bench/podmancpu.py; the sampling itself took {one.sampler:.2f} + {two.sampler:.2f} CPU-s)")
             print(f"load average (1 min): {load_before[0]:.2f} before the run, {os.getloadavg()[0]:.2f} at the end")
             return 0
     except KeyboardInterrupt:

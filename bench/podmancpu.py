@@ -39,6 +39,7 @@ import os
 import pwd
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,12 @@ class Proc:
         return Stat(text[text.index("(") + 1:close], int(fields[1]), int(fields[19]),
                     (int(fields[11]) + int(fields[12])) / _TICK, (int(fields[13]) + int(fields[14])) / _TICK)
 
+    def arguments(self, pid: int) -> list[str]:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            return []
+
     def uid(self, pid: int) -> int | None:
         try:
             return os.stat(f"/proc/{pid}").st_uid
@@ -109,12 +116,15 @@ def _is_podman(command: str) -> bool:
 
 
 class PodmanCpu:
-    """``with PodmanCpu() as cpu: ...``, then ``cpu.seconds``: the CPU seconds podman spent in the block."""
+    """``with PodmanCpu() as cpu: ...``, then ``cpu.seconds``: the CPU seconds podman spent in the block,
+    and ``cpu.by_kind``, split by process: "podman service" (with the runc it starts), "conmon" (with
+    ``runc create``), "runc" (runc's stages), "other podman" (the cleanup, with its runc), "fuse-overlayfs"."""
 
     def __init__(self, interval: float = INTERVAL, proc: Proc | None = None, uid: int | None = None,
                  subordinate: list[range] | None = None):
         self.interval = interval
         self.seconds = 0.0
+        self.by_kind: dict[str, float] = {}
         self.sampler_seconds = 0.0  # the CPU time of the polling thread
         self._proc = proc or Proc()
         self._uid = os.getuid() if uid is None else uid
@@ -123,11 +133,12 @@ class PodmanCpu:
         self._followed: dict[int, Stat] = {}  # podman's processes
         self._inits: dict[int, Stat] = {}     # containers' inits, once runc's stage became their command
         self._conmon: dict[int, float] = {}   # conmon's children's CPU, as last seen while its container lived
+        self._services: dict[int, bool] = {}  # of each podman process, whether it is a service
         self._ignored: set[int] = set()       # pids seen and not followed, kept while they exist
-        self._ended = 0.0                     # what followed processes that ended had counted
+        self._ended: dict[str, float] = defaultdict(float)  # what ended processes had counted, by kind
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="podman-cpu", daemon=True)
-        self._baseline = 0.0
+        self._baseline: dict[str, float] = {}
 
     def __enter__(self) -> PodmanCpu:
         self._baseline = self.poll()
@@ -137,7 +148,8 @@ class PodmanCpu:
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.seconds = self.poll() - self._baseline
+        self.by_kind = {kind: seconds - self._baseline.get(kind, 0.0) for kind, seconds in self.poll().items()}
+        self.seconds = sum(self.by_kind.values())
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -152,13 +164,25 @@ class PodmanCpu:
     def _counted(self, pid: int, stat: Stat) -> float:
         return stat.own + (self._conmon.get(pid, 0.0) if stat.command == "conmon" else stat.children)
 
+    def _end(self, pid: int, last: Stat) -> None:
+        self._ended[self._kind(pid, last)] += self._counted(pid, last)
+
+    def _kind(self, pid: int, stat: Stat) -> str:
+        if stat.command.startswith(RUNC_STAGE):
+            return "runc"
+        if stat.command != "podman":
+            return stat.command
+        if pid not in self._services:
+            self._services[pid] = "service" in self._proc.arguments(pid)
+        return "podman service" if self._services[pid] else "other podman"
+
     def _alive(self, known: dict[int, Stat], pids: set[int]) -> dict[int, Stat]:
         """Those of ``known`` still there (not a new process on a reused pid), as they are now."""
         now = {pid: self._proc.stat(pid) if pid in pids else None for pid in known}
         return {pid: stat for pid, stat in now.items() if stat is not None and stat.started == known[pid].started}
 
-    def poll(self) -> float:
-        """Update every followed process, follow the new ones; the total counted so far."""
+    def poll(self) -> dict[str, float]:
+        """Update every followed process, follow the new ones; the CPU counted so far, by kind."""
         pids = self._proc.pids()
         self._ignored &= pids
         alive = self._alive(self._followed, pids)
@@ -177,18 +201,23 @@ class PodmanCpu:
             if stat is not None:  # runc's stage became the container's command
                 self._ignored.add(pid)
                 self._inits[pid] = stat
-                self._ended += self._counted(pid, last)
+                self._end(pid, last)
                 continue
             parent = alive.get(last.parent)
             counted_by_parent = parent is not None and (
                 parent.command != "conmon" or last.parent not in self._conmon or last.parent in containers_of)
             if not counted_by_parent:
-                self._ended += self._counted(pid, last)
+                self._end(pid, last)
             self._conmon.pop(pid, None)
+            self._services.pop(pid, None)
         for pid in pids - self._ignored - self._followed.keys():
             stat = self._proc.stat(pid)
             if stat is not None and _is_podman(stat.command) and self._ours(pid, stat):
                 self._followed[pid] = stat
             else:
                 self._ignored.add(pid)
-        return self._ended + sum(self._counted(pid, stat) for pid, stat in self._followed.items())
+        totals = dict(self._ended)
+        for pid, stat in self._followed.items():
+            kind = self._kind(pid, stat)
+            totals[kind] = totals.get(kind, 0.0) + self._counted(pid, stat)
+        return totals

@@ -57,6 +57,7 @@ class Window:
     seconds: float        # wall time from the start until the last report
     busy: float           # CPU seconds of the whole machine (machine_busy_seconds)
     podman: float         # of which this user's podman processes spent (podmancpu.py)
+    podman_by_kind: dict[str, float]  # the same, by process (PodmanCpu.by_kind)
     sampler: float        # and the sampling of podman's processes
 
     @property
@@ -77,4 +78,4 @@ def measure_window(target: Callable, argument_lists: Sequence[tuple], timeout: f
             outcomes = [results.get(timeout=timeout) for _ in argument_lists]
             busy = machine_busy_seconds() - busy_before
             seconds = time.monotonic() - start_at
-    return Window(outcomes, seconds, busy, podman.seconds, podman.sampler_seconds)
+    return Window(outcomes, seconds, busy, podman.seconds, podman.by_kind, podman.sampler_seconds)

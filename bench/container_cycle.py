@@ -9,10 +9,12 @@ to stand in for a build's own CPU.
 
 For 1 worker process and then 2, each cycling for --seconds, it prints the
 cycles per minute, the CPU seconds per cycle of the whole machine (from
-/proc/stat: user, nice, system, irq, softirq), and how busy the machine was.
-Then it prints the 2/1 throughput ratio. A cycle that keeps more than one core
-busy (the CPU per cycle is above its wall time) bounds the ratio below 2 on a
-2-core machine. docs/performance.md explains why. Run as the build user:
+/proc/stat: user, nice, system, irq, softirq) and of podman's processes
+alone (the service, conmon, runc, fuse-overlayfs: podmancpu.py), and how busy
+the machine was. Then it prints the 2/1 throughput ratio. A cycle that keeps
+more than one core busy (the CPU per cycle is above its wall time) bounds the
+ratio below 2 on a 2-core machine. docs/performance.md explains why. Run as
+the build user:
 
     scripts/as-builder.sh python bench/container_cycle.py [--seconds 20] [--loop 0]   # as root
 
@@ -28,7 +30,7 @@ import sys
 import time
 import uuid
 
-from workers import machine_busy_seconds, worker_processes  # a sibling module of this script
+from workers import measure_window  # a sibling module of this script
 
 from koji_adjutant.container.interface import LABEL_PURPOSE, LABEL_WORKER, ContainerSpec
 from koji_adjutant.container.podman import PodmanManager
@@ -36,7 +38,7 @@ from koji_adjutant.container.service import PodmanService
 from koji_adjutant.defaults import DEV_IMAGE
 
 
-def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], start_at: float, deadline: float,
+def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], seconds: float, start_at: float,
                   stop, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; the cycle under way finishes
     count = 0
@@ -44,7 +46,7 @@ def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], start
         with PodmanManager(socket=socket) as manager:
             spec = ContainerSpec(image=DEV_IMAGE, command=command, labels=labels)
             stop.wait(max(0.0, start_at - time.monotonic()))
-            while time.monotonic() < deadline and not stop.is_set():
+            while time.monotonic() < start_at + seconds and not stop.is_set():
                 handle = manager.create(spec)
                 try:
                     manager.start_attached(handle, lambda _stream, _data: None, timeout=60)
@@ -57,22 +59,20 @@ def _cycle_worker(socket: str, labels: dict[str, str], command: list[str], start
 
 
 def measure(socket: str, labels: dict[str, str], command: list[str], workers: int,
-            seconds: float) -> tuple[float, float, float]:
-    """Cycles per minute, CPU seconds per cycle, and the busy share of the machine."""
-    start_at = time.monotonic() + 3  # time for the spawned interpreters to start
-    deadline = start_at + seconds
-    with worker_processes(_cycle_worker, [(socket, labels, command, start_at, deadline)] * workers) as results:
-        time.sleep(max(0.0, start_at - time.monotonic()))
-        busy_before, began = machine_busy_seconds(), time.monotonic()
-        outcomes = [results.get(timeout=seconds + 120) for _ in range(workers)]
-        busy, elapsed = machine_busy_seconds() - busy_before, time.monotonic() - began
-    errors = [value for status, value in outcomes if status != "ok"]
+            seconds: float) -> tuple[float, str]:
+    """Cycles per minute, and a line with them, the wall and CPU seconds per cycle and how busy the machine was."""
+    window = measure_window(_cycle_worker, [(socket, labels, command, seconds)] * workers, timeout=seconds + 120)
+    errors = [value for status, value in window.outcomes if status != "ok"]
     if errors:
         raise RuntimeError("a cycle worker failed: " + "; ".join(errors))
-    cycles = sum(value for _, value in outcomes)
+    cycles = sum(value for _, value in window.outcomes)
     if not cycles:
         raise RuntimeError("no cycle finished in the window")
-    return cycles / elapsed * 60, busy / cycles, busy / elapsed / len(os.sched_getaffinity(0))
+    rate = cycles / window.seconds * 60
+    return rate, (f"{workers} worker{'s' if workers > 1 else ' '}: {rate:6.1f} cycles/min, "
+            f"{window.seconds / cycles * workers:.3f} s wall per cycle per worker, "
+            f"{window.busy / cycles:.3f} CPU-s per cycle (podman {window.podman / cycles:.3f}), "
+            f"machine busy {window.busy_share:.0%}")
 
 
 def main() -> int:
@@ -92,14 +92,12 @@ def main() -> int:
     print(f"{len(os.sched_getaffinity(0))} cores; image {DEV_IMAGE}; command {' '.join(command)}")
     service = PodmanService(None)
     try:
-        rows = []
+        rates = []
         for workers in (1, 2):
-            rate, cpu, share = measure(service.uri, labels, command, workers, args.seconds)
-            rows.append(rate)
-            print(f"{workers} worker{'s' if workers > 1 else ' '}: {rate:6.1f} cycles/min, "
-                  f"{60 / rate * workers:.3f} s wall per cycle per worker, "
-                  f"{cpu:.3f} CPU-s per cycle, machine busy {share:.0%}", flush=True)
-        print(f"ratio 2/1: {rows[1] / rows[0]:.2f}x")
+            rate, line = measure(service.uri, labels, command, workers, args.seconds)
+            rates.append(rate)
+            print(line, flush=True)
+        print(f"ratio 2/1: {rates[1] / rates[0]:.2f}x")
     except KeyboardInterrupt:
         print("interrupted; removing the run's containers", file=sys.stderr)
         return 130

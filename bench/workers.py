@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+from podmancpu import PodmanCpu  # a sibling module
+
+#: Seconds the spawned interpreters get to start and import before the measured work begins.
+STARTUP = 5.0
 
 
 @contextmanager
@@ -40,3 +47,35 @@ def machine_busy_seconds() -> float:
     with open("/proc/stat") as stat:
         user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in stat.readline().split()[1:8])
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Window:
+    """What worker processes reported, from their common start on, and what the machine spent meanwhile."""
+
+    outcomes: list        # one report of each worker
+    seconds: float        # wall time from the start until the last report
+    busy: float           # CPU seconds of the whole machine (machine_busy_seconds)
+    podman: float         # of which this user's podman processes spent (podmancpu.py)
+    podman_by_kind: dict[str, float]  # the same, by process (PodmanCpu.by_kind)
+    sampler: float        # and the sampling of podman's processes
+
+    @property
+    def busy_share(self) -> float:
+        """The share of all cores that was busy."""
+        return self.busy / self.seconds / len(os.sched_getaffinity(0))
+
+
+def measure_window(target: Callable, argument_lists: Sequence[tuple], timeout: float) -> Window:
+    """Run ``target(*arguments, start_at, stop, results)`` in one process per argument list (see
+    worker_processes), each starting its work at ``start_at``, and wait up to ``timeout`` seconds for
+    each one's report on ``results``; the machine's and podman's CPU are counted from ``start_at``."""
+    start_at = time.monotonic() + STARTUP
+    with worker_processes(target, [(*arguments, start_at) for arguments in argument_lists]) as results:
+        time.sleep(max(0.0, start_at - time.monotonic()))
+        busy_before = machine_busy_seconds()
+        with PodmanCpu() as podman:
+            outcomes = [results.get(timeout=timeout) for _ in argument_lists]
+            busy = machine_busy_seconds() - busy_before
+            seconds = time.monotonic() - start_at
+    return Window(outcomes, seconds, busy, podman.seconds, podman.by_kind, podman.sampler_seconds)

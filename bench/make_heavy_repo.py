@@ -6,6 +6,7 @@ with a few large packages (gcc, python3-libs, perl, glibc-devel) and many small
 ones, like a real Fedora buildroot. Not a test.
 
     python bench/make_heavy_repo.py OUTDIR [--packages 150] [--installed-mb 300]
+                                           [--extra-packages 0] [--extra-mb 0]
                                            [--seed 1] [--jobs 2]
 
 Every package is named bench-<fedora name> (so nothing clashes with what the
@@ -15,6 +16,12 @@ Most packages are of the host's architecture, a few noarch. The comps groups
 `build` and `srpm-build` list the top-level packages; these Require the rest
 through a dependency DAG, so @build installs every package. Names, sizes,
 dependencies and file contents are all determined by --seed.
+
+--extra-packages adds packages that no group pulls in, bench-br-0001 and on,
+with no dependencies, --extra-mb MiB installed in all: what packages
+BuildRequires beyond the buildroot, so that a benchmark's packages can each
+need a BuildRequires layer of their own (bench/farm.py). They do not change
+the @build packages of the same seed.
 
 Needs only the Python standard library plus rpmbuild and createrepo_c. The
 packages are built with rpmbuild -bb in a temporary topdir (removed at exit),
@@ -182,10 +189,12 @@ class Plan:
     srpm_group: list[str]
     seed: int
     target_bytes: int = 0
+    #: packages outside every group, for BuildRequires (--extra-packages)
+    extras: list[Package] = field(default_factory=list)
     by_name: dict[str, Package] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.by_name = {p.name: p for p in self.packages}
+        self.by_name = {p.name: p for p in [*self.packages, *self.extras]}
 
     @property
     def total_bytes(self) -> int:
@@ -265,7 +274,16 @@ def make_dag(count: int, top: int, rng: random.Random) -> list[list[int]]:
     return [sorted(r) for r in requires]
 
 
-def make_plan(packages: int = 150, installed_mb: float = 300, seed: int = 1, arch: str | None = None) -> Plan:
+def make_extras(count: int, installed_mb: float, seed: int, arch: str) -> list[Package]:
+    """Packages no group pulls in, of skewed sizes totalling ``installed_mb``; from a random
+    stream of their own, so that adding them leaves the rest of the plan as it was."""
+    rng = random.Random(f"adjutant-heavy-repo:{seed}:extras")
+    sizes = scale_sizes([rng.lognormvariate(0, 0.6) for _ in range(count)], int(round(installed_mb * MIB)))
+    return [Package(name=f"{PREFIX}br-{index + 1:04d}", size=size, arch=arch) for index, size in enumerate(sizes)]
+
+
+def make_plan(packages: int = 150, installed_mb: float = 300, seed: int = 1, arch: str | None = None,
+              extra_packages: int = 0, extra_mb: float = 0) -> Plan:
     arch = arch or host_arch()
     rng = random.Random(f"adjutant-heavy-repo:{seed}")
     entries, top = select_names(packages)
@@ -279,7 +297,7 @@ def make_plan(packages: int = 150, installed_mb: float = 300, seed: int = 1, arc
               for i in range(len(entries))]
     build_group = names[:top]
     srpm_group = [PREFIX + n for n in SRPM_BUILD_GROUP if PREFIX + n in names] or names[:1]
-    return Plan(result, build_group, srpm_group, seed, target)
+    return Plan(result, build_group, srpm_group, seed, target, make_extras(extra_packages, extra_mb, seed, arch))
 
 
 def file_sizes(size: int, rng: random.Random) -> list[int]:
@@ -407,7 +425,7 @@ def _worker_init() -> None:
 
 def build_all(plan: Plan, topdir: Path, outdir: Path, jobs: int) -> None:
     # Biggest first, so a large package does not end the run alone.
-    ordered = sorted(plan.packages, key=lambda p: p.size, reverse=True)
+    ordered = sorted([*plan.packages, *plan.extras], key=lambda p: p.size, reverse=True)
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
     try:
         futures = [pool.submit(build_package, p, plan.seed, topdir, outdir) for p in ordered]
@@ -424,6 +442,7 @@ def build_all(plan: Plan, topdir: Path, outdir: Path, jobs: int) -> None:
 
 def _options(plan: Plan, installed_mb: float) -> dict:
     return {"generator": GENERATOR_VERSION, "packages": len(plan.packages), "installed_mb": installed_mb,
+            "extra_packages": len(plan.extras), "extra_mb": sum(p.size for p in plan.extras) / MIB,
             "seed": plan.seed, "arch": sorted({p.arch for p in plan.packages} - {"noarch"})}
 
 
@@ -477,16 +496,19 @@ def make_readable(outdir: Path) -> None:
 
 
 def print_summary(summary: dict, note: str = "") -> None:
-    print(f"packages: {summary['packages']}  installed: {summary['installed_mb']:.1f} MiB  "
+    extras = (f"  extra: {summary['extra_packages']} packages, {summary['extra_mb']:.1f} MiB"
+              if summary.get("extra_packages") else "")
+    print(f"packages: {summary['packages']}  installed: {summary['installed_mb']:.1f} MiB{extras}  "
           f"repo: {summary['repo_mb']:.1f} MiB  took: {summary['seconds']:.1f} s{note}")
 
 
-def generate(outdir: Path, packages: int, installed_mb: float, seed: int, jobs: int) -> dict:
+def generate(outdir: Path, packages: int, installed_mb: float, seed: int, jobs: int,
+             extra_packages: int = 0, extra_mb: float = 0) -> dict:
     started = time.monotonic()
     for tool in ("rpmbuild", "createrepo_c"):
         if shutil.which(tool) is None:
             raise SystemExit(f"make_heavy_repo: {tool} is not installed")
-    plan = make_plan(packages, installed_mb, seed)
+    plan = make_plan(packages, installed_mb, seed, extra_packages=extra_packages, extra_mb=extra_mb)
     outdir = outdir.resolve()
     options = _options(plan, installed_mb)
     previous = prepare_outdir(outdir, options)
@@ -506,6 +528,8 @@ def generate(outdir: Path, packages: int, installed_mb: float, seed: int, jobs: 
     summary = {
         "packages": len(plan.packages),
         "installed_mb": installed_bytes(outdir, plan) / MIB,
+        "extra_packages": len(plan.extras),
+        "extra_mb": sum(p.size for p in plan.extras) / MIB,
         "repo_mb": tree_bytes(outdir) / MIB,
         "seconds": time.monotonic() - started,
     }
@@ -522,16 +546,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packages", type=int, default=150, help="number of packages (default 150)")
     parser.add_argument("--installed-mb", type=float, default=300,
                         help="total installed size in MiB (default 300)")
+    parser.add_argument("--extra-packages", type=int, default=0,
+                        help="packages outside every group, for BuildRequires (default 0)")
+    parser.add_argument("--extra-mb", type=float, default=0, help="their installed MiB in all (default 0)")
     parser.add_argument("--seed", type=int, default=1, help="makes names, sizes, deps and contents (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel rpmbuilds (default 2)")
     args = parser.parse_args(argv)
     if args.packages < 1 or args.installed_mb <= 0 or args.jobs < 1:
         parser.error("--packages, --installed-mb and --jobs must be positive")
+    if args.extra_packages < 0 or (args.extra_packages and args.extra_mb <= 0):
+        parser.error("--extra-packages must not be negative, and extra packages need a positive --extra-mb")
     os.umask(0o022)
     # SIGTERM unwinds like Ctrl-C, so the temporary topdir is removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        generate(args.outdir, args.packages, args.installed_mb, args.seed, args.jobs)
+        generate(args.outdir, args.packages, args.installed_mb, args.seed, args.jobs, args.extra_packages,
+                 args.extra_mb)
     except RuntimeError as error:
         print(f"make_heavy_repo: {error}", file=sys.stderr)
         return 1

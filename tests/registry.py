@@ -2,7 +2,9 @@
 
 scripts/setup-host.sh installs it (and htpasswd, for a registry that asks for
 credentials). Each Registry keeps its storage in a directory of its own and is
-stopped, and its storage removed, when the context ends.
+stopped, and its storage removed, when the context ends. With ``access_log`` it
+writes an access log (one combined-format line per request, with the bytes of
+each response), for a benchmark to count what it served (bench/farm.py).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def _free_port() -> int:
 class Registry:
     """``docker-registry serve`` on a free port; with ``user``/``password`` it asks for them (htpasswd)."""
 
-    def __init__(self, user: str | None = None, password: str | None = None):
+    def __init__(self, user: str | None = None, password: str | None = None, access_log: bool = False):
         self.user, self.password = user, password
+        self.access_log = access_log
         self.port = _free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="adjutant-registry-"))
@@ -49,7 +52,8 @@ class Registry:
             (self._dir / "htpasswd").write_text(htpasswd)
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {self._dir / 'htpasswd'}\n"
         (self._dir / "config.yml").write_text(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n"
+            f"    disabled: {'false' if self.access_log else 'true'}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self._dir / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.host}\n  secret: test-secret\n{auth}")
         self.start()
@@ -57,8 +61,9 @@ class Registry:
 
     def start(self) -> None:
         """Serve (again, after stop(): the same port and storage)."""
-        self._process = subprocess.Popen([REGISTRY, "serve", str(self._dir / "config.yml")],
-                                         stdout=subprocess.DEVNULL, stderr=open(self._dir / "log", "wb"))
+        with open(self.access_log_path, "ab") as stdout, open(self._dir / "log", "wb") as stderr:
+            self._process = subprocess.Popen([REGISTRY, "serve", str(self._dir / "config.yml")],
+                                             stdout=stdout if self.access_log else subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 20
         while self._status("/v2/") is None:
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -75,6 +80,16 @@ class Registry:
                 self._process.kill()
                 self._process.wait()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+    @property
+    def access_log_path(self) -> Path:
+        """Where the access log goes (docker-registry writes it on its stdout); empty without ``access_log``."""
+        return self._dir / "access.log"
+
+    @property
+    def storage(self) -> Path:
+        """The registry's filesystem storage: its blobs and repositories."""
+        return self._dir / "data"
 
     def stop(self) -> None:
         """Stop serving (a registry that is down); the storage stays until the context ends."""

@@ -128,6 +128,17 @@ def test_names_are_unique_and_prefixed():
     assert len(catalog) == len(set(catalog))
 
 
+def test_extras_are_outside_every_group_and_leave_the_rest_alone():
+    plain = mhr.make_plan(150, 300, 1, arch="x86_64")
+    plan = mhr.make_plan(150, 300, 1, arch="x86_64", extra_packages=40, extra_mb=200)
+    assert plan.packages == plain.packages and plan.build_group == plain.build_group
+    assert [p.name for p in plan.extras] == [f"bench-br-{i:04d}" for i in range(1, 41)]
+    assert all(not p.requires and p.arch == "x86_64" for p in plan.extras)
+    assert abs(sum(p.size for p in plan.extras) - 200 * mhr.MIB) <= mhr.MIB
+    assert _reachable(plan).isdisjoint(p.name for p in plan.extras)
+    assert plan.by_name["bench-br-0001"] is plan.extras[0]
+
+
 def test_most_packages_are_of_the_host_arch():
     plan = mhr.make_plan(150, 300, 1, arch="aarch64")
     arches = [p.arch for p in plan.packages]

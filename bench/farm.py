@@ -225,7 +225,10 @@ def run_stream(farm: Farm, builds: list[Build], mode: str) -> tuple[list[Outcome
                 if current is not None and farm.hub.tasks[current.task_id]["state"] in _DONE:
                     outcomes.append(farm.outcome(current, builder, time.monotonic()))
                     del running[builder.index]
-                    progress(f"{mode}: {len(outcomes)}/{len(builds)} done")
+                    done = outcomes[-1]
+                    progress(f"{mode}: {len(outcomes)}/{len(builds)} {done.build.package.name}-{done.build.release} "
+                             f"on {builder.name}: {done.made} layers made, {done.reused} reused, dependency phase "
+                             f"{done.dependency_seconds:.0f} s")
                 elif current is not None and time.monotonic() - current.submitted > BUILD_TIMEOUT:
                     raise RuntimeError(f"build {current.build.index} on {builder.name} took over {BUILD_TIMEOUT:.0f} s")
                 if builder.index not in running and pending and not (farm.first_alone and running and not outcomes):
@@ -343,10 +346,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="draws the population and the stream (default 1)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)} (default all)")
     parser.add_argument("--heavy-packages", type=int, default=150, help="packages of @build (default 150)")
-    parser.add_argument("--heavy-mb", type=float, default=300, help="their installed MiB (default 300)")
-    parser.add_argument("--extra-packages", type=int, default=60,
-                        help="packages outside @build that BuildRequires draw from (default 60)")
-    parser.add_argument("--extra-mb", type=float, default=600, help="their installed MiB in all (default 600)")
+    parser.add_argument("--heavy-mb", type=float, default=200, help="their installed MiB (default 200)")
+    parser.add_argument("--extra-packages", type=int, default=50,
+                        help="packages outside @build that BuildRequires draw from (default 50)")
+    parser.add_argument("--extra-mb", type=float, default=400, help="their installed MiB in all (default 400)")
     parser.add_argument("--buildrequires", default="3-6", help="BuildRequires per package, least-most (default 3-6)")
     parser.add_argument("--heavy-repo", type=Path, metavar="DIR",
                         help="make (or reuse) the heavy repo under DIR and keep it (default: a temporary one)")

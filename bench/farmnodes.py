@@ -7,9 +7,11 @@ already there and move no bytes. So each builder gets a podman service of
 its own, started here on a storage of its own (graph root, run root and
 temporary directory under the builder's directory), with the driver and
 mount program of the user's storage.conf. The service is started with
-podman's --root/--runroot flags: rootless podman 4.3 here ignored
-CONTAINERS_STORAGE_CONF for them. The daemon reaches it through
-[adjutant] podman_socket.
+podman's --root/--runroot/--tmpdir flags: rootless podman 4.3 takes neither
+graphroot nor runroot from a CONTAINERS_STORAGE_CONF file (only
+rootless_storage_path, and the run root stays under XDG_RUNTIME_DIR, which
+all storages would share). The daemon reaches it through [adjutant]
+podman_socket.
 """
 
 from __future__ import annotations

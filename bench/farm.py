@@ -66,7 +66,15 @@ sys.path.insert(0, str(REPO_ROOT))  # tests.e2e.harness, tests.registry
 import koji  # noqa: E402 - after the path above, as the imports below
 from farmmetrics import ModeResult, Outcome, blob_bytes, dependency_seconds, layers_made, traffic  # noqa: E402
 from farmnodes import PASSWORD, Builder, Storage, user_storage_options  # noqa: E402
-from farmstream import Build, describe_popularity, make_srpm, population, single_builder_hits, stream  # noqa: E402
+from farmstream import (  # noqa: E402
+    Build,
+    describe_popularity,
+    make_srpm,
+    population,
+    replay_farm,
+    single_builder_hits,
+    stream,
+)
 
 from koji_adjutant.defaults import DEV_IMAGE  # noqa: E402
 from koji_adjutant.envstore import EnvironmentStore  # noqa: E402
@@ -265,6 +273,16 @@ def store_origins(builders: list[Builder]) -> Counter[str]:
     return Counter(env.origin for builder in builders for env in EnvironmentStore(builder.store_path).list())
 
 
+def layer_sizes(builders: list[Builder]) -> dict[str, list[int]]:
+    """What each layer the builders' stores hold adds on disk, group layers apart from BuildRequires
+    layers: the sizes the projection to more builders multiplies."""
+    sizes: dict[str, list[int]] = {"group": [], "buildrequires": []}
+    for builder in builders:
+        for env in EnvironmentStore(builder.store_path).list():
+            sizes["buildrequires" if env.inputs.get("parent") else "group"].append(env.added)
+    return sizes
+
+
 def run_mode(farm: Farm, builds: list[Build], mode: str) -> ModeResult:
     progress(f"{mode}: starting {len(farm.builders)} daemons")
     blobs_before = blob_bytes(farm.registry.storage)
@@ -275,7 +293,7 @@ def run_mode(farm: Farm, builds: list[Build], mode: str) -> ModeResult:
     finally:
         for builder in farm.builders:
             builder.stop()
-    origins = store_origins(farm.builders)
+    origins, sizes = store_origins(farm.builders), layer_sizes(farm.builders)
     refused = sum(builder.saved_log.count("refusing buildroot") for builder in farm.builders)
     with open(farm.registry.access_log_path, errors="replace") as log:
         log.seek(log_offset)
@@ -286,13 +304,47 @@ def run_mode(farm: Farm, builds: list[Build], mode: str) -> ModeResult:
     for builder in farm.builders:
         builder.clean(farm.base_ref)
     return ModeResult(mode, outcomes, wall, moved if mode == "shared" else None, dict(origins), clean_seconds,
-                      refused)
+                      refused, sizes)
 
 
 # -- the report -------------------------------------------------------------------------------------
 
 def mib(count: int) -> str:
     return f"{count / 2**20:.0f} MiB"
+
+
+def mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def print_ideal(builds: list[Build], workers: int) -> None:
+    """What the stream itself allows: an ideal shared cache against per-builder caches."""
+    ideal = replay_farm(builds, workers)
+    print(f"an ideal shared cache for this stream (build i on builder i mod {workers}, each layer made once in the "
+          f"farm, pulled by each other builder that needs it, nothing evicted) makes {ideal.shared_makes} layers and "
+          f"pulls {ideal.shared_pulls}, against {ideal.local_makes} made with per-builder caches: "
+          f"{ideal.shared_makes / ideal.local_makes:.2f} of the makes")
+
+
+def print_projection(projected: list[Build], builders: int, results: list[ModeResult]) -> None:
+    """The registry's load at ``builders`` builders: the replay of a longer stream (as many builds per
+    builder as here) through an ideal shared cache, times this run's layer sizes."""
+    sizes: dict[str, list[int]] = {"group": [], "buildrequires": []}
+    for result in results:
+        for kind, values in result.layer_sizes.items():
+            sizes[kind] += values
+    group, buildrequires = mean(sizes["group"]), mean(sizes["buildrequires"])
+    ideal = replay_farm(projected, builders)
+    pulled = ideal.group_pulls * group + (ideal.shared_pulls - ideal.group_pulls) * buildrequires
+    pushed = group + (ideal.shared_makes - 1) * buildrequires
+    count = len(projected)
+    print(f"projection to {builders} builders ({count} builds, {count // builders} each, same population; the "
+          f"replay above; layers of this run: group {mib(int(group))}, BuildRequires {mib(int(buildrequires))} "
+          f"on average): per-builder caches make {ideal.local_makes} layers, a shared cache {ideal.shared_makes}; "
+          f"the registry takes {ideal.shared_makes} pushes ({mib(int(pushed))}) and serves {ideal.shared_pulls} "
+          f"pulls ({mib(int(pulled))}, {ideal.group_pulls} of them the group layer): "
+          f"{ideal.shared_pulls / count:.2f} pulls, {ideal.shared_makes / count:.2f} pushes and "
+          f"{mib(int((pulled + pushed) / count))} per build")
 
 
 def print_report(results: list[ModeResult], builds: list[Build], workers: int) -> None:
@@ -326,6 +378,7 @@ def print_report(results: list[ModeResult], builds: list[Build], workers: int) -
                   f"stores hold {result.origins.get('built', 0)} layers made here and "
                   f"{sum(n for origin, n in result.origins.items() if origin != 'built')} pulled; "
                   f"{mib(t.moved // len(result.outcomes))} moved per build")
+    print_ideal(builds, workers)
     if "local" in by_mode and "shared" in by_mode:
         ratio = by_mode["shared"].dependency_seconds / by_mode["local"].dependency_seconds
         verdict = "met" if ratio <= GOAL_RATIO else "not met"
@@ -354,6 +407,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heavy-repo", type=Path, metavar="DIR",
                         help="make (or reuse) the heavy repo under DIR and keep it (default: a temporary one)")
     parser.add_argument("--base-image", default=DEV_IMAGE, help=f"the buildroot image (default {DEV_IMAGE})")
+    parser.add_argument("--project", type=int, default=100, metavar="N",
+                        help="project the registry's load to N builders (default 100)")
     parser.add_argument("--first-alone", action="store_true",
                         help="in every mode, start the other builds only when the first is done, so that one "
                              "builder makes the group layer while the others wait (default: all start at once)")
@@ -428,6 +483,8 @@ def run(args: argparse.Namespace, workdir: Path, storages: list[Storage]) -> Non
                      f"{results[-1].dependency_seconds:.0f} s, {results[-1].per_minute:.1f} builds/min")
         print()
         print_report(results, builds, args.workers)
+        projected = stream(packages, max(1, args.builds // args.workers) * args.project, args.zipf, args.seed)
+        print_projection(projected, args.project, results)
 
 
 def main() -> int:

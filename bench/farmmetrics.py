@@ -124,6 +124,8 @@ class ModeResult:
     clean_seconds: float = 0.0
     #: pulled layers a builder refused (sharedcache.SharedCache._refusal) and made itself
     refused: int = 0
+    #: bytes each layer held at the end adds on disk, by kind ("group", "buildrequires")
+    layer_sizes: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def hits(self) -> int:

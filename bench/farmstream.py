@@ -92,6 +92,30 @@ def single_builder_hits(builds: list[Build]) -> int:
     return hits
 
 
+@dataclass(frozen=True)
+class Replay:
+    """Layers a farm needs for a stream when builders take builds in turn and nothing is evicted."""
+
+    builders: int
+    builds: int
+    local_makes: int      # per-builder caches: each builder makes each layer it needs once
+    shared_makes: int     # an ideal shared cache: each layer made once in the farm
+    shared_pulls: int     # ... and pulled once by every other builder that needs it
+    group_pulls: int      # of which group layers
+
+
+def replay_farm(builds: list[Build], builders: int) -> Replay:
+    """A stream through ``builders`` builders in turn (build i on builder i mod N), counting the
+    layers made and pulled: a group layer per builder, a BuildRequires layer per package and builder."""
+    needed: list[set[str]] = [set() for _ in range(builders)]
+    for build in builds:
+        needed[build.index % builders].add(build.package.name)
+    used = [held for held in needed if held]
+    local = sum(len(held) + 1 for held in used)
+    shared = len(set().union(*used)) + 1 if used else 0
+    return Replay(builders, len(builds), local, shared, local - shared, len(used) - 1 if used else 0)
+
+
 def spec_text(build: Build) -> str:
     """A tiny noarch package whose cost is all in its buildroot: it checks that each of its
     BuildRequires is installed, and writes one file."""

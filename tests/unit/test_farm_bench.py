@@ -97,3 +97,13 @@ def test_traffic_counts_the_cache_repository_only():
     found = farmmetrics.traffic(ACCESS_LOG, "farm-cache/environments", pushed_bytes=700)
     assert (found.pulled_bytes, found.pushes, found.pulls, found.misses) == (1000, 1, 1, 1)
     assert found.moved == 1700
+
+
+def test_replay_counts_a_group_layer_per_builder_and_a_layer_per_package_and_builder():
+    packages = farmstream.population(3, EXTRAS, (3, 3), seed=1)
+    # builder 0 takes builds 0, 2, 4 (packages 0, 1, 2); builder 1 takes 1, 3, 5 (packages 0, 0, 1)
+    builds = [farmstream.Build(i, packages[rank], 1) for i, rank in enumerate([0, 0, 1, 0, 2, 1])]
+    replay = farmstream.replay_farm(builds, 2)
+    assert (replay.local_makes, replay.shared_makes) == (3 + 1 + 2 + 1, 3 + 1)
+    assert (replay.shared_pulls, replay.group_pulls) == (3, 1)
+    assert farmstream.replay_farm(builds, 10).group_pulls == 5

@@ -57,7 +57,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -212,49 +212,74 @@ class Farm:
                                f"{running.task_id} {task['state']}: {fault}\nroot.log ends:\n"
                                f"{self.hub.log(running.task_id, 'root.log')[-3000:]}")
         root_log = self.hub.log(running.task_id, "root.log")
-        return Outcome(running.build, builder.index, running.task_id, running.submitted, finished,
-                       dependency_seconds(self.hub.log(running.task_id, "state.log")), layers_made(root_log),
+        state_log = self.hub.log(running.task_id, "state.log")
+        return Outcome(running.build, running.task_id, finished, dependency_seconds(state_log), layers_made(root_log),
                        root_log.count("reusing cached buildroot"))
+
+
+_DONE = {koji.TASK_STATES[state] for state in ("CLOSED", "FAILED", "CANCELED")}
+
+
+@dataclass
+class StreamRun:
+    """The stream going through the farm: the scheduler's state and what came of each build."""
+
+    farm: Farm
+    mode: str
+    pending: list[Build]                       # the next build last
+    total: int
+    running: dict[int, Running] = field(default_factory=dict)   # by builder index
+    outcomes: list[Outcome] = field(default_factory=list)
+    clean_seconds: float = 0.0
+
+    def collect(self, builder: Builder) -> None:
+        """The builder's build, if it is done (or a failure if it overran its time)."""
+        current = self.running.get(builder.index)
+        if current is None:
+            return
+        if self.farm.hub.tasks[current.task_id]["state"] in _DONE:
+            outcome = self.farm.outcome(current, builder, time.monotonic())
+            self.outcomes.append(outcome)
+            del self.running[builder.index]
+            progress(f"{self.mode}: {len(self.outcomes)}/{self.total} {outcome.build.package.name}-"
+                     f"{outcome.build.release} on {builder.name}: {outcome.made} layers made, {outcome.reused} "
+                     f"reused, dependency phase {outcome.dependency_seconds:.0f} s")
+        elif time.monotonic() - current.submitted > BUILD_TIMEOUT:
+            raise RuntimeError(f"build {current.build.index} on {builder.name} took over {BUILD_TIMEOUT:.0f} s")
+
+    def may_dispatch(self, builder: Builder) -> bool:
+        """An idle builder gets the next build; with --first-alone, not while the first one runs."""
+        first_running = self.farm.first_alone and self.running and not self.outcomes
+        return builder.index not in self.running and bool(self.pending) and not first_running
+
+    def dispatch(self, builder: Builder, manager) -> None:
+        """The next build to ``builder``; without a cache (``manager`` given), its store emptied first."""
+        if manager is not None:
+            began = time.monotonic()
+            builder.clean_store(manager)
+            self.clean_seconds += time.monotonic() - began
+        build = self.pending.pop()
+        self.running[builder.index] = Running(build, self.farm.submit(build, builder), time.monotonic())
 
 
 def run_stream(farm: Farm, builds: list[Build], mode: str) -> tuple[list[Outcome], float, float]:
     """Every build of the stream through the farm: (outcomes, wall seconds, seconds spent emptying stores)."""
-    pending = list(reversed(builds))
-    running: dict[int, Running] = {}
-    outcomes: list[Outcome] = []
-    clean_seconds = 0.0
+    run = StreamRun(farm, mode, list(reversed(builds)), len(builds))
     managers = {b.index: b.storage.manager() for b in farm.builders} if mode == "none" else {}
     started = time.monotonic()
     try:
-        while pending or running:
+        while run.pending or run.running:
             farm.check_alive()
             for builder in farm.builders:
-                current = running.get(builder.index)
-                if current is not None and farm.hub.tasks[current.task_id]["state"] in _DONE:
-                    outcomes.append(farm.outcome(current, builder, time.monotonic()))
-                    del running[builder.index]
-                    done = outcomes[-1]
-                    progress(f"{mode}: {len(outcomes)}/{len(builds)} {done.build.package.name}-{done.build.release} "
-                             f"on {builder.name}: {done.made} layers made, {done.reused} reused, dependency phase "
-                             f"{done.dependency_seconds:.0f} s")
-                elif current is not None and time.monotonic() - current.submitted > BUILD_TIMEOUT:
-                    raise RuntimeError(f"build {current.build.index} on {builder.name} took over {BUILD_TIMEOUT:.0f} s")
-                if builder.index not in running and pending and not (farm.first_alone and running and not outcomes):
-                    if mode == "none":
-                        began = time.monotonic()
-                        builder.clean_store(managers[builder.index])
-                        clean_seconds += time.monotonic() - began
-                    build = pending.pop()
-                    running[builder.index] = Running(build, farm.submit(build, builder), time.monotonic())
+                run.collect(builder)
+                if run.may_dispatch(builder):
+                    run.dispatch(builder, managers.get(builder.index))
             time.sleep(0.2)
     finally:
         for manager in managers.values():
             manager.close()
-    wall = max(outcome.finished for outcome in outcomes) - started
-    return sorted(outcomes, key=lambda outcome: outcome.build.index), wall, clean_seconds
-
-
-_DONE = {koji.TASK_STATES[state] for state in ("CLOSED", "FAILED", "CANCELED")}
+    wall = max(outcome.finished for outcome in run.outcomes) - started
+    return sorted(run.outcomes, key=lambda outcome: outcome.build.index), wall, run.clean_seconds
 
 
 def keep_logs(farm: Farm, outcomes: list[Outcome], directory: Path) -> None:

@@ -57,10 +57,8 @@ class Outcome:
     """One build as the farm ran it."""
 
     build: Build
-    builder: int
     task_id: int
-    submitted: float
-    finished: float
+    finished: float        # time.monotonic() when the scheduler saw it done
     dependency_seconds: float
     made: int              # layers made for this build
     reused: int            # layers it found in its store or pulled from the shared cache

@@ -99,8 +99,9 @@ class Storage:
             return [image.id.removeprefix("sha256:") for image in client.images.list(all=True)]
 
     def destroy(self) -> None:
-        """Stop the service and remove the storage: podman itself removes what belongs to the
-        subordinate ids of containers' root (the user could not), then the directory goes."""
+        """Stop the service and what it started, and remove the storage: podman itself removes
+        what belongs to the subordinate ids of containers' root (the user could not), then the
+        directory goes."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -108,10 +109,45 @@ class Storage:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.stop_leftovers()
         if (self.directory / "graph").exists():
             subprocess.run(["podman", *self.podman_flags(), "system", "reset", "--force"],
                            stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=600)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+    def stop_leftovers(self) -> None:
+        """Kill what the service started and left running: the conmon of an exec session waits a
+        minute after its command ended, then runs "podman --root ... container cleanup", which
+        would make this storage again after it is removed."""
+        mine = [pid for pid in _own_processes() if str(self.directory) in _cmdline(pid)]
+        for pid in mine:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in mine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _own_processes() -> list[int]:
+    """This user's processes, this one left out."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(entry.name) != os.getpid() and entry.stat().st_uid == os.getuid():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @dataclass

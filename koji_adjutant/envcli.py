@@ -48,19 +48,23 @@ def _when(env: Environment) -> str:
     return env.used.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def settings_for(args: argparse.Namespace) -> StoreSettings:
-    """The store and limits of the worker whose kojid.conf is ``--config`` (default that of
-    ``koji-adjutant run``). ``--store`` alone needs no kojid.conf: the limits are then the
-    [adjutant] defaults."""
+def _adjutant(args: argparse.Namespace) -> AdjutantOptions:
+    """The [adjutant] section of the worker whose kojid.conf is ``--config`` (default that of
+    ``koji-adjutant run``); ``--store`` alone needs no kojid.conf: the defaults then."""
     config_path, store = getattr(args, "config", None), getattr(args, "store", None)
     if store is not None and config_path is None:
-        return dataclasses.replace(store_settings(AdjutantOptions()), path=store)
+        return AdjutantOptions()
     try:
-        config = load_config(config_path)
+        return load_config(config_path).adjutant
     except ConfigError as exc:
         raise ConfigError(exc.message, hint="give the worker's kojid.conf with -c/--config, "
                                             "or the store file with --store") from exc
-    found = store_settings(config.adjutant)
+
+
+def settings_for(args: argparse.Namespace) -> StoreSettings:
+    """The store and limits of that worker, the store file ``--store`` if given."""
+    found = store_settings(_adjutant(args))
+    store = getattr(args, "store", None)
     return found if store is None else dataclasses.replace(found, path=store)
 
 
@@ -139,13 +143,14 @@ def _select(args: argparse.Namespace, store: EnvironmentStore,
 
 @contextmanager
 def _podman(args: argparse.Namespace, manager=None) -> Iterator:
-    """``manager`` if given, else one on the configured or the user's own socket."""
+    """``manager`` if given, else one as the worker makes it: on ``--podman-socket``, else its
+    kojid.conf's podman_socket (the storage its environments are in), else the user's own."""
     if manager is not None:
         yield manager
         return
-    from .container.factory import open_manager
+    from .container.factory import manager_for
 
-    with open_manager(getattr(args, "podman_socket", None)) as podman:
+    with manager_for(_adjutant(args), socket=getattr(args, "podman_socket", None)) as podman:
         yield podman
 
 

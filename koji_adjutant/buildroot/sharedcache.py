@@ -83,8 +83,8 @@ class SharedCache:
         remote = self.remote_ref(layer.key)
         try:
             image = manager.pull_image(remote, self.auth)
-        except AdjutantError as exc:
-            log.info("buildroot %s is not in the shared cache %s: %s", name, self.registry, exc)
+        except AdjutantError as exc:  # its message only: the hint is for base images, not a cache miss
+            log.info("buildroot %s is not in the shared cache %s: %s", name, self.registry, exc.message)
             return None
         try:
             why = self._refusal(manager, image, name, layer, base)

@@ -223,3 +223,18 @@ def test_env_clean_takes_the_limits_of_the_config(tmp_path, capsys):
     assert capsys.readouterr().out == "nothing to clean\n"
     assert cli.main(["env", "clean", "--dry-run", "-c", str(config), "--max-age-days", "5"]) == 0
     assert capsys.readouterr().out == "would remove adjutant-week-old (0 B)\n"
+
+
+def test_env_clean_reaches_the_podman_of_the_workers_config(tmp_path, mocker, manager):
+    """The worker's environments are in the storage of its podman_socket: env clean -c must
+    remove them there, not in the user's default storage."""
+    podman = mocker.patch("koji_adjutant.container.podman.PodmanManager")
+    podman.return_value.__enter__.return_value = manager
+    config = tmp_path / "kojid.conf"
+    config.write_text(KOJID.format(state_dir=tmp_path / "state")
+                      + "podman_socket = /run/worker/podman.sock\ninsecure_registries = 127.0.0.1:5000\n")
+    EnvironmentStore(tmp_path / "state" / "environments.sqlite").record(make_env("adjutant-a"))
+    assert cli.main(["env", "clean", "--all", "-c", str(config)]) == 0
+    podman.assert_called_once_with(socket="/run/worker/podman.sock", container_root=ContainerRoot.SUBORDINATE,
+                                   insecure_registries=("127.0.0.1:5000",))
+    manager.remove_image.assert_any_call(image_ref("adjutant-a"))

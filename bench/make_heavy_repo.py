@@ -56,6 +56,9 @@ MARKER = ".adjutant-heavy-repo.json"
 PREFIX = "bench-"
 PAYLOAD_ROOT = "/usr/share/adjutant-bench"
 MIB = 1024 * 1024
+#: The system's createrepo_c, as the worker runs it (repodata.CREATEREPO): a virtualenv may put
+#: PyPI's newer one first on PATH, whose zstd default the tests' readers do not take.
+CREATEREPO = "/usr/bin/createrepo_c"
 MIN_PACKAGE_BYTES = 1024
 FILE_BYTES = 128 * 1024      # typical file size: the file count of a package is size / FILE_BYTES ...
 MAX_FILES = 400              # ... but never more than this
@@ -505,7 +508,7 @@ def print_summary(summary: dict, note: str = "") -> None:
 def generate(outdir: Path, packages: int, installed_mb: float, seed: int, jobs: int,
              extra_packages: int = 0, extra_mb: float = 0) -> dict:
     started = time.monotonic()
-    for tool in ("rpmbuild", "createrepo_c"):
+    for tool in ("rpmbuild", CREATEREPO):
         if shutil.which(tool) is None:
             raise SystemExit(f"make_heavy_repo: {tool} is not installed")
     plan = make_plan(packages, installed_mb, seed, extra_packages=extra_packages, extra_mb=extra_mb)
@@ -523,7 +526,7 @@ def generate(outdir: Path, packages: int, installed_mb: float, seed: int, jobs: 
     finally:
         shutil.rmtree(topdir, ignore_errors=True)
     (outdir / "comps.xml").write_text(comps_xml(plan))
-    subprocess.run(["createrepo_c", "-q", "--workers", str(jobs), "-g", "comps.xml", str(outdir)], check=True)
+    subprocess.run([CREATEREPO, "-q", "--workers", str(jobs), "-g", "comps.xml", str(outdir)], check=True)
     make_readable(outdir)
     summary = {
         "packages": len(plan.packages),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from koji_adjutant.repodata import ArchInputs, ExternalRepo, make_repodata
+from koji_adjutant.repodata import CREATEREPO, ArchInputs, ExternalRepo, make_repodata
 
 _NS = {"repo": "http://linux.duke.edu/metadata/repo", "common": "http://linux.duke.edu/metadata/common"}
 
@@ -109,7 +109,7 @@ def test_external_repos_are_merged_with_origins_and_blocklist(tag_repo, tmp_path
     external.mkdir()
     for name in ("ext-tool", "blocked-tool"):
         build_rpm(tmp_path, name).rename(external / f"{name}-1.0-1.noarch.rpm")
-    subprocess.run(["createrepo_c", "-q", str(external)], check=True)
+    subprocess.run([CREATEREPO, "-q", str(external)], check=True)  # what mergerepo_c beside it reads
     repos = [ExternalRepo("ext", f"file://{external}/", "koji")]
 
     datadir = make_repodata(tag_repo, "noarch-test", tmp_path / "work", tmp_path / "createrepo.log", repo_id=7,

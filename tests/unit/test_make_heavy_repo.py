@@ -198,7 +198,7 @@ def test_stale_outdir_is_cleared_of_its_own_files_only(tmp_path):
 # -- one small real run ------------------------------------------------------------------
 
 def test_small_real_run(tmp_path, capsys):
-    missing = [tool for tool in ("rpmbuild", "createrepo_c") if shutil.which(tool) is None]
+    missing = [tool for tool in ("rpmbuild", mhr.CREATEREPO) if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed: the real generation run is not tested")
     outdir = tmp_path / "repo"

@@ -102,8 +102,8 @@ class Registry:
         if self.user:
             token = b64encode(f"{self.user}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
-        for kind in accept:
-            request.add_header("Accept", kind)
+        if accept:
+            request.add_header("Accept", ", ".join(accept))
         return request
 
     def _status(self, path: str) -> int | None:
@@ -118,7 +118,6 @@ class Registry:
     def digest(self, repository: str, tag: str) -> str | None:
         """The manifest digest the registry serves for repository:tag; None if it has none."""
         request = self._request(f"/v2/{repository}/manifests/{tag}", "HEAD", MANIFEST_TYPES)
-        request.headers["Accept"] = ", ".join(MANIFEST_TYPES)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.headers["Docker-Content-Digest"]

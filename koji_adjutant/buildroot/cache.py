@@ -88,16 +88,16 @@ class BuildrootCache:
 
     def _make(self, name: str, layer: Layer, base: ImageInfo, make: MakeLayer) -> Environment:
         ref = image_ref(name)
+        described: list[dict] = []  # the description the image was committed with
 
         def labels(installed: list[InstalledPackage]) -> dict[str, str]:
-            description = describe(name, layer, base, [asdict(p) for p in installed])
-            return {**self._store.image_labels(name), **description_labels(description)}
+            described.append(describe(name, layer, base, [asdict(p) for p in installed]))
+            return {**self._store.image_labels(name), **description_labels(described[-1])}
 
         with Resources() as resources:
             resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
-            installed, image = make(ref, labels)
-        description = describe(name, layer, base, [asdict(p) for p in installed])
-        return environment_of(description, image, self._own_size(image, layer, base), base, origin=ORIGIN_BUILT)
+            _installed, image = make(ref, labels)
+        return environment_of(described[-1], image, self._own_size(image, layer, base), base, origin=ORIGIN_BUILT)
 
     def _own_size(self, image: ImageInfo, layer: Layer, base: ImageInfo) -> int:
         """What the layer's image adds on disk to the image it was made from (its parent's, or

@@ -15,7 +15,6 @@ pushed there.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -29,7 +28,7 @@ from ..envstore.store import EnvironmentStore
 from ..resources import Resources
 from .installed import InstalledPackage
 from .layers import BuildrootImage, Layer
-from .sharedcache import LABEL_DESCRIPTION, SharedCache, describe, description_labels, environment_of
+from .sharedcache import SharedCache, describe, description_labels, description_of, environment_of
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +81,16 @@ class BuildrootCache:
         image = self._shared.fetch(self._manager, name, layer, base, image_ref(name))
         if image is None:
             return None
-        description = json.loads(image.labels[LABEL_DESCRIPTION])
-        return environment_of(description, image, self._own_size(image, layer, base), base,
+        return environment_of(description_of(image) or {}, image, self._own_size(image, layer, base), base,
                               origin=self._shared.registry)
 
     def _make(self, name: str, layer: Layer, base: ImageInfo, make: MakeLayer) -> Environment:
         ref = image_ref(name)
+        made_from = description_of(self._manager.image_info(layer.parent.ref)) if layer.parent else None
         described: list[dict] = []  # the description the image was committed with
 
         def labels(installed: list[InstalledPackage]) -> dict[str, str]:
-            described.append(describe(name, layer, base, [asdict(p) for p in installed]))
+            described.append(describe(name, layer, base, [asdict(p) for p in installed], made_from))
             return {**self._store.image_labels(name), **description_labels(described[-1])}
 
         with Resources() as resources:
@@ -101,8 +100,11 @@ class BuildrootCache:
 
     def _own_size(self, image: ImageInfo, layer: Layer, base: ImageInfo) -> int:
         """What the layer's image adds on disk to the image it was made from (its parent's, or
-        the base for the group layer)."""
-        made_from = layer.parent.ref if layer.parent else base.ref
+        the base for the group layer). A layer pulled from the shared cache may stand on another
+        builder's copy of its parent: then everything above the base is its own."""
+        parent = self._manager.image_info(layer.parent.ref) if layer.parent else None
+        shares_parent = parent is not None and parent.layers and image.layers[:-1] == parent.layers
+        made_from = parent.ref if parent is not None and shares_parent else base.ref
         return max(self._manager.layers_size(image.ref) - self._manager.layers_size(made_from), 0)
 
     def recall(self, key: str, base: ImageInfo, looked_up: BuildrootImage) -> BuildrootImage | None:

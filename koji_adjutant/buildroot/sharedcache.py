@@ -7,12 +7,20 @@ only those can be shared.
 
 The registry is not trusted to say what an image is. Each image carries its
 description in a label (``LABEL_DESCRIPTION``: the layer's full inputs, the
-packages it installed, the base image digest, the koji-adjutant version),
-and a pulled image is used only if that description hashes to the key this
-builder computed, names the base digest in use here and this version, and
-the image's layers are those of its parent plus exactly one. Anything else
-is removed and the layer is made locally. A registry that cannot be
-reached costs a warning, never a build.
+packages it installed, the base image digest, the koji-adjutant version, and
+the description of the layer it was made from, down to the group layer), and
+a pulled image is used only if every description in that chain hashes to its
+key and names the base digest in use here and this version, the top one is
+the key this builder computed, and the image's layers are the base image's
+plus exactly one per description. Anything else is removed and the layer is
+made locally. A registry that cannot be reached costs a warning, never a
+build.
+
+The lower layers of a pulled image need not be this builder's copy of its
+parent: builders that miss the same layer at once each make a copy (same
+files, other layer digests), and a child made on any copy verifies by its
+own chain. Only the disk is paid twice: such a child brings its own copy of
+the layers under it.
 
 A registry makes a pushed tag visible only once its manifest is written,
 after every blob: a puller sees the whole image or none, so two builders
@@ -45,13 +53,32 @@ LABEL_DESCRIPTION = "io.koji-adjutant.environment.description"
 REPOSITORY = "environments"
 
 
-def describe(name: str, layer: Layer, base: ImageInfo, installed: list[Mapping]) -> dict:
-    """What a layer's image is, as its label carries it and its record keeps it."""
+def describe(name: str, layer: Layer, base: ImageInfo, installed: list[Mapping],
+             made_from: Mapping | None = None) -> dict:
+    """What a layer's image is, as its label carries it and its record keeps it; ``made_from``
+    is the description of its parent's image (None for the group layer)."""
     return {"name": name, "tag": layer.tag, "arch": layer.arch, "inputs_hash": layer.key,
             "base_image": base.ref, "base_digest": base.digest, "version": __version__,
             "inputs": {"key": layer.inputs, "installed": list(installed),
                        "requirements": sorted(layer.requirements),
-                       "parent": layer.parent.name if layer.parent else None}}
+                       "parent": layer.parent.name if layer.parent else None},
+            "made_from": _lineage(made_from) if made_from is not None else None}
+
+
+def _lineage(description: Mapping) -> dict:
+    """A parent's description as its children carry it: without the packages it installed
+    (each child lists every package it holds)."""
+    inputs = {key: value for key, value in description["inputs"].items() if key != "installed"}
+    return {**description, "inputs": inputs}
+
+
+def description_of(image: ImageInfo | None) -> dict | None:
+    """The description an image of this cache carries, or None."""
+    try:
+        description = json.loads((image.labels if image else {}).get(LABEL_DESCRIPTION, ""))
+    except ValueError:
+        return None
+    return description if isinstance(description, dict) else None
 
 
 def description_labels(description: Mapping) -> dict[str, str]:
@@ -87,7 +114,7 @@ class SharedCache:
             log.info("buildroot %s is not in the shared cache %s: %s", name, self.registry, exc.message)
             return None
         try:
-            why = self._refusal(manager, image, name, layer, base)
+            why = refusal(image, name, layer, base)
             if why is not None:
                 log.warning("refusing buildroot %s from the shared cache %s: %s; making it here",
                             name, self.registry, why)
@@ -113,30 +140,47 @@ class SharedCache:
             return
         log.info("shared buildroot %s as %s", env.name, remote)
 
-    @staticmethod
-    def _refusal(manager: ContainerManager, image: ImageInfo, name: str, layer: Layer,
-                 base: ImageInfo) -> str | None:
-        """Why a pulled image must not be used; None if it may."""
-        try:
-            description = json.loads(image.labels.get(LABEL_DESCRIPTION, ""))
-            inputs = description["inputs"]
-        except (ValueError, TypeError, KeyError):
-            return f"its {LABEL_DESCRIPTION} label is missing or not a description"
-        parent = manager.image_info(layer.parent.ref) if layer.parent else base
-        expected = {"name": name, "inputs_hash": layer.key, "base_digest": base.digest,
-                    "version": __version__, "requirements": sorted(layer.requirements),
-                    "parent": layer.parent.name if layer.parent else None}
-        found = {"name": description.get("name"), "inputs_hash": description.get("inputs_hash"),
-                 "base_digest": description.get("base_digest"), "version": description.get("version"),
-                 "requirements": inputs.get("requirements"), "parent": inputs.get("parent")}
-        for what, value in expected.items():
-            if found[what] != value:
-                return f"its {what} is {found[what]!r}, not {value!r}"
-        if key_of(inputs.get("key")) != layer.key:
-            return "its recorded inputs do not hash to its key"
-        if parent is None or not parent.layers or image.layers[:-1] != parent.layers:
-            return "its layers are not those of the image it must be made from plus one"
-        return None
+
+def refusal(image: ImageInfo, name: str, layer: Layer, base: ImageInfo) -> str | None:
+    """Why a pulled image must not be used as ``layer``; None if it may."""
+    malformed = f"its {LABEL_DESCRIPTION} label is missing or not a description"
+    description = description_of(image)
+    if description is None:
+        return malformed
+    try:
+        return _chain_refusal(image, description, name, layer, base)
+    except (TypeError, KeyError, AttributeError):
+        return malformed
+
+
+def _chain_refusal(image: ImageInfo, description: dict, name: str, layer: Layer, base: ImageInfo) -> str | None:
+    inputs = description["inputs"]
+    expected = {"name": name, "requirements": sorted(layer.requirements),
+                "parent": layer.parent.name if layer.parent else None}
+    found = {"name": description.get("name"), "requirements": inputs.get("requirements"),
+             "parent": inputs.get("parent")}
+    for what, value in expected.items():
+        if found[what] != value:
+            return f"its {what} is {found[what]!r}, not {value!r}"
+    depth = 0
+    entry: dict | None = description
+    key = layer.key
+    while entry is not None:
+        depth += 1
+        under = "" if depth == 1 else f"the layer {depth - 1} under it: "
+        for field, value in (("inputs_hash", key), ("base_digest", base.digest), ("version", __version__)):
+            if entry.get(field) != value:
+                return f"{under}its {field} is {entry.get(field)!r}, not {value!r}"
+        if key_of(entry["inputs"]["key"]) != key:
+            return f"{under}its recorded inputs do not hash to its key"
+        key = entry["inputs"]["key"].get("parent")
+        entry = entry.get("made_from")
+        if (key is None) != (entry is None):
+            return f"{under}its key and the description of the layer it was made from disagree"
+    if not base.layers or image.layers[:len(base.layers)] != base.layers \
+            or len(image.layers) != len(base.layers) + depth:
+        return "its layers are not those of the base image plus one per layer it was made of"
+    return None
 
 
 def environment_of(description: Mapping, image: ImageInfo, own_size: int, base: ImageInfo,

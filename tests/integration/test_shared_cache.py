@@ -235,6 +235,37 @@ def test_two_builders_making_the_same_layer_at_once_both_succeed(cache_harness, 
     assert third.layers_made == 0, "what the registry holds after the race is whole and verifies"
 
 
+def test_a_layer_made_on_another_builders_copy_of_its_parent_is_used(
+        cache_harness, srpms, registry, registry_manager, stores, podman_manager, caplog):
+    """Builders that miss the group layer at once each make a copy of it (same files, other
+    layer digests). A BuildRequires layer pushed by one verifies on the others by its own
+    chain: it is pulled, not made again (the farm's herd, docs/adr/0012-shared-buildroot-cache.md)."""
+    shared = SharedCache(namespace(registry))
+    cache_harness.build(srpms["hello-c"], manager=registry_manager, shared=shared)
+    first = {env.inputs_hash: env for env in cache_harness.store.list()}
+    first_group = podman_manager.image_info(next(e for e in first.values() if not e.inputs["parent"]).image_ref)
+    evict_all(cache_harness.store, podman_manager)
+
+    # The second builder made both layers before the first pushed them; its child is evicted.
+    store = stores()
+    cache_harness.build(srpms["hello-c"], manager=registry_manager, store=store)
+    group, child = sorted(store.list(), key=lambda env: bool(env.inputs["parent"]))
+    own_group = podman_manager.image_info(group.image_ref)
+    assert own_group.layers != first_group.layers, "each builder's copy of the group layer is its own"
+    store.clean(podman_manager, [child.name])
+
+    caplog.set_level(logging.INFO, logger="koji_adjutant.buildroot")
+    build = cache_harness.build(srpms["hello-c"], manager=registry_manager, store=store, shared=shared)
+    assert build.layers_made == 0, build.recorder.purposes
+    assert not [r.getMessage() for r in caplog.records if REFUSED in r.getMessage()]
+    assert build.rpm_names == [f"hello-c-1.0-1.{ARCH}.rpm"]
+    pulled = store.get(child.name)
+    assert pulled.origin == shared.registry and pulled.inputs_hash == child.inputs_hash
+    image = podman_manager.image_info(pulled.image_ref)
+    assert image.layers[:-1] == first_group.layers, "it stands on the first builder's copy"
+    assert pulled.own_size > first[child.inputs_hash].own_size, "that copy is counted as its own on this disk"
+
+
 PEEK_SPEC = """Name: peek-credentials
 Version: 1
 Release: 1

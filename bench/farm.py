@@ -56,6 +56,7 @@ import platform
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # tests.e2e.harness, tests.registry
 
 import koji  # noqa: E402 - after the path above, as the imports below
-from farmmetrics import ModeResult, Outcome, blob_bytes, dependency_seconds, layers_made, traffic  # noqa: E402
+from farmmetrics import (  # noqa: E402
+    ModeResult,
+    Outcome,
+    blob_bytes,
+    dependency_seconds,
+    layers_made,
+    layers_pulled,
+    traffic,
+)
 from farmnodes import PASSWORD, Builder, Storage, user_storage_options  # noqa: E402
 from farmstream import (  # noqa: E402
     Build,
@@ -220,7 +229,7 @@ class Farm:
         root_log = self.hub.log(running.task_id, "root.log")
         state_log = self.hub.log(running.task_id, "state.log")
         return Outcome(running.build, running.task_id, finished, dependency_seconds(state_log), layers_made(root_log),
-                       root_log.count("reusing cached buildroot"))
+                       root_log.count("reusing cached buildroot"), layers_pulled(root_log))
 
 
 _DONE = {koji.TASK_STATES[state] for state in ("CLOSED", "FAILED", "CANCELED")}
@@ -348,6 +357,17 @@ def mean(values: list[int]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def print_costs(results: list[ModeResult]) -> None:
+    """Each mode's builds by what their dependency phase did, with the median time of each kind: what a
+    make, a pull and a hit cost here, apart from how often each happened."""
+    for result in results:
+        kinds: dict[str, list[float]] = {}
+        for outcome in result.outcomes:
+            kinds.setdefault(outcome.kind, []).append(outcome.dependency_seconds)
+        cells = [f"{kind} {len(times)} x {statistics.median(times):.0f} s" for kind, times in sorted(kinds.items())]
+        print(f"{MODE_NAMES[result.mode]}: dependency phase by build (count x median): {', '.join(cells)}")
+
+
 def print_ideal(builds: list[Build], workers: int) -> None:
     """What the stream itself allows: an ideal shared cache against per-builder caches."""
     ideal = replay_farm(builds, workers)
@@ -409,6 +429,7 @@ def print_report(results: list[ModeResult], builds: list[Build], workers: int) -
                   f"stores hold {result.origins.get('built', 0)} layers made here and "
                   f"{sum(n for origin, n in result.origins.items() if origin != 'built')} pulled; "
                   f"{mib(t.moved // len(result.outcomes))} moved per build")
+    print_costs(results)
     print_ideal(builds, workers)
     if "local" in by_mode and "shared" in by_mode:
         ratio = by_mode["shared"].dependency_seconds / by_mode["local"].dependency_seconds

@@ -23,8 +23,8 @@ from farmstream import Build
 
 _STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) - "
 _DEPENDENCIES = re.compile(_STAMP + r"(Start|Finish): dependency phase")
-#: The runner's note for each layer it did not have to make (runner._note_reuse).
-_REUSED = re.compile(r"\[koji-adjutant\] reusing cached buildroot (\S+): no dependency installation")
+#: The runner's note for each layer it pulled from the shared cache (runner._note_reuse).
+_PULLED = re.compile(r"\[koji-adjutant\] reusing cached buildroot \S+, pulled from the shared cache \S+: ")
 #: The lines of a package-manager step that made a layer: dnf's summary of what it installed.
 _INSTALLED = re.compile(r"^Installed:$|^Complete!$", re.MULTILINE)
 #: An access log line (combined format) of a blob the registry served.
@@ -52,6 +52,11 @@ def layers_made(root_log: str) -> int:
     return root_log.count("\nComplete!\n")
 
 
+def layers_pulled(root_log: str) -> int:
+    """Layers the build pulled from the shared cache."""
+    return len(_PULLED.findall(root_log))
+
+
 @dataclass
 class Outcome:
     """One build as the farm ran it."""
@@ -62,10 +67,18 @@ class Outcome:
     dependency_seconds: float
     made: int              # layers made for this build
     reused: int            # layers it found in its store or pulled from the shared cache
+    pulled: int = 0        # of which pulled
 
     @property
     def hit(self) -> bool:
         return self.made == 0
+
+    @property
+    def kind(self) -> str:
+        """What its dependency phase did, for the table of costs."""
+        if self.made:
+            return f"made {self.made}"
+        return "pulled" if self.pulled else "hit"
 
 
 @dataclass

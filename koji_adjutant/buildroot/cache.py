@@ -73,7 +73,8 @@ class BuildrootCache:
             self._store.record(env)
         if env.origin == ORIGIN_BUILT and self._shared is not None:
             self._shared.publish(self._manager, env)  # unlocked: other tasks may use the layer meanwhile
-        return _image_of(env, reused=env.origin != ORIGIN_BUILT)
+        pulled = env.origin != ORIGIN_BUILT
+        return _image_of(env, reused=pulled, pulled_from=env.origin if pulled else "")
 
     def _pull(self, name: str, layer: Layer, base: ImageInfo) -> Environment | None:
         if self._shared is None:
@@ -145,7 +146,8 @@ class BuildrootCache:
         return None
 
 
-def _image_of(env: Environment, reused: bool) -> BuildrootImage:
+def _image_of(env: Environment, reused: bool, pulled_from: str = "") -> BuildrootImage:
     return BuildrootImage(ref=env.image_ref, key=env.inputs_hash, name=env.name,
                           installed=tuple(InstalledPackage(**p) for p in env.inputs.get("installed", [])),
-                          requirements=frozenset(env.inputs.get("requirements", [])), reused=reused)
+                          requirements=frozenset(env.inputs.get("requirements", [])), reused=reused,
+                          pulled_from=pulled_from)

@@ -28,6 +28,8 @@ class BuildrootImage:
     name: str = ""
     #: found in the cache rather than made for this build
     reused: bool = False
+    #: the shared cache it was pulled from for this build; "" if it was not
+    pulled_from: str = ""
 
 
 @dataclass(frozen=True)

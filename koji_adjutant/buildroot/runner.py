@@ -395,7 +395,8 @@ _RPMBUILD_BS = ["rpmbuild", "-bs", "--nodeps", "--define", "_topdir /tmp/srpm"]
 
 def _note_reuse(logs: BuildLogs, image: BuildrootImage) -> None:
     if image.reused:
-        logs.note("root", f"reusing cached buildroot {image.name}: no dependency installation")
+        pulled = f", pulled from the shared cache {image.pulled_from}" if image.pulled_from else ""
+        logs.note("root", f"reusing cached buildroot {image.name}{pulled}: no dependency installation")
 
 
 @contextmanager

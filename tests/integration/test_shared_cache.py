@@ -90,6 +90,7 @@ def test_a_layer_made_on_one_builder_is_pulled_verified_and_used_by_another(
         assert env.inputs == made[key].inputs and env.base_digest == made[key].base_digest
         assert 0 < env.added < env.size and env.base_size == made[key].base_size > 0
     assert sum(PULLED in r.getMessage() for r in caplog.records) == 2
+    assert second.root_log.count(f", pulled from the shared cache {shared.registry}: no dependency") == 2
 
     # Evicted on this builder too: the registry still has it, so it is pulled again.
     evict_all(second_store, podman_manager)
@@ -259,6 +260,7 @@ def test_a_layer_made_on_another_builders_copy_of_its_parent_is_used(
     assert build.layers_made == 0, build.recorder.purposes
     assert not [r.getMessage() for r in caplog.records if REFUSED in r.getMessage()]
     assert build.rpm_names == [f"hello-c-1.0-1.{ARCH}.rpm"]
+    assert f"reusing cached buildroot {child.name}, pulled from the shared cache" in build.root_log
     pulled = store.get(child.name)
     assert pulled.origin == shared.registry and pulled.inputs_hash == child.inputs_hash
     image = podman_manager.image_info(pulled.image_ref)

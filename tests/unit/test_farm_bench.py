@@ -107,3 +107,16 @@ def test_replay_counts_a_group_layer_per_builder_and_a_layer_per_package_and_bui
     assert (replay.local_makes, replay.shared_makes) == (3 + 1 + 2 + 1, 3 + 1)
     assert (replay.shared_pulls, replay.group_pulls) == (3, 1)
     assert farmstream.replay_farm(builds, 10).group_pulls == 5
+
+
+def test_layers_pulled_counts_the_shared_caches_notes_only():
+    pulled = ("[koji-adjutant] reusing cached buildroot adjutant-x-1, pulled from the shared cache "
+              "127.0.0.1:5000/farm: no dependency installation\n")
+    local = "[koji-adjutant] reusing cached buildroot adjutant-x-2: no dependency installation\n"
+    assert farmmetrics.layers_pulled(pulled + local + pulled) == 2
+    assert farmmetrics.layers_pulled(local) == 0
+
+
+@pytest.mark.parametrize("made, pulled, kind", [(2, 0, "made 2"), (1, 1, "made 1"), (0, 1, "pulled"), (0, 0, "hit")])
+def test_a_build_is_classed_by_what_its_dependency_phase_did(made, pulled, kind):
+    assert farmmetrics.Outcome(None, 1, 0.0, 3.0, made, 2 - made, pulled).kind == kind

@@ -87,6 +87,7 @@ from farmstream import (  # noqa: E402
     make_srpm,
     population,
     replay_farm,
+    replay_kinds,
     single_builder_hits,
     stream,
 )
@@ -357,15 +358,34 @@ def mean(values: list[int]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def print_costs(results: list[ModeResult]) -> None:
-    """Each mode's builds by what their dependency phase did, with the median time of each kind: what a
-    make, a pull and a hit cost here, apart from how often each happened."""
+def median_costs(result: ModeResult) -> dict[str, tuple[int, float]]:
+    """A mode's builds by what their dependency phase did: (count, median seconds) of each kind."""
+    kinds: dict[str, list[float]] = {}
+    for outcome in result.outcomes:
+        kinds.setdefault(outcome.kind, []).append(outcome.dependency_seconds)
+    return {kind: (len(times), statistics.median(times)) for kind, times in sorted(kinds.items())}
+
+
+def print_costs(results: list[ModeResult], builds: list[Build], workers: int) -> None:
+    """What a make, a pull and a hit cost here, apart from how often each happened; and what the ideal
+    replay's mix of them would cost at those prices: the best ratio this stream allows on this machine."""
+    costs = {result.mode: median_costs(result) for result in results}
     for result in results:
-        kinds: dict[str, list[float]] = {}
-        for outcome in result.outcomes:
-            kinds.setdefault(outcome.kind, []).append(outcome.dependency_seconds)
-        cells = [f"{kind} {len(times)} x {statistics.median(times):.0f} s" for kind, times in sorted(kinds.items())]
-        print(f"{MODE_NAMES[result.mode]}: dependency phase by build (count x median): {', '.join(cells)}")
+        cells = [f"{kind} {count} x {median:.0f} s" for kind, (count, median) in costs[result.mode].items()]
+        print(f"{MODE_NAMES[result.mode]}: dependency phase by kind of build (count x median): {', '.join(cells)}")
+    if "local" not in costs or "shared" not in costs:
+        return
+    ideal = replay_kinds(builds, workers)
+    priced = {}
+    for mode in ("local", "shared"):
+        missing = set(ideal[mode]) - set(costs[mode])
+        if missing:
+            print(f"(no price for an ideal {mode} mix: this run had no build of kind {', '.join(sorted(missing))})")
+            return
+        priced[mode] = sum(count * costs[mode][kind][1] for kind, count in ideal[mode].items())
+    print(f"the ideal replay's builds at these medians: per-builder {priced['local']:.0f} s "
+          f"({dict(ideal['local'])}), shared {priced['shared']:.0f} s ({dict(ideal['shared'])}): "
+          f"a ratio of {priced['shared'] / priced['local']:.2f} at best for this stream on this machine")
 
 
 def print_ideal(builds: list[Build], workers: int) -> None:
@@ -429,7 +449,7 @@ def print_report(results: list[ModeResult], builds: list[Build], workers: int) -
                   f"stores hold {result.origins.get('built', 0)} layers made here and "
                   f"{sum(n for origin, n in result.origins.items() if origin != 'built')} pulled; "
                   f"{mib(t.moved // len(result.outcomes))} moved per build")
-    print_costs(results)
+    print_costs(results, builds, workers)
     print_ideal(builds, workers)
     if "local" in by_mode and "shared" in by_mode:
         ratio = by_mode["shared"].dependency_seconds / by_mode["local"].dependency_seconds

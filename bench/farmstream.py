@@ -116,6 +116,25 @@ def replay_farm(builds: list[Build], builders: int) -> Replay:
     return Replay(builders, len(builds), local, shared, local - shared, len(used) - 1 if used else 0)
 
 
+def replay_kinds(builds: list[Build], builders: int) -> dict[str, Counter[str]]:
+    """The same replay, build by build: what each build's dependency phase does under per-builder
+    caches ("local") and an ideal shared cache ("shared"), in the kinds of farmmetrics.Outcome.kind."""
+    held: list[set[str]] = [set() for _ in range(builders)]
+    in_farm: set[str] = set()
+    kinds: dict[str, Counter[str]] = {"local": Counter(), "shared": Counter()}
+    for build in builds:
+        mine, name = held[build.index % builders], build.package.name
+        if name in mine:
+            kinds["local"]["hit"] += 1
+            kinds["shared"]["hit"] += 1
+            continue
+        kinds["local"]["made 1" if mine else "made 2"] += 1
+        kinds["shared"]["pulled" if name in in_farm else "made 2" if not in_farm else "made 1"] += 1
+        mine.add(name)
+        in_farm.add(name)
+    return kinds
+
+
 def spec_text(build: Build) -> str:
     """A tiny noarch package whose cost is all in its buildroot: it checks that each of its
     BuildRequires is installed, and writes one file."""

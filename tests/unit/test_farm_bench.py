@@ -109,6 +109,14 @@ def test_replay_counts_a_group_layer_per_builder_and_a_layer_per_package_and_bui
     assert farmstream.replay_farm(builds, 10).group_pulls == 5
 
 
+def test_replay_kinds_says_what_each_builds_dependency_phase_does():
+    packages = farmstream.population(3, EXTRAS, (3, 3), seed=1)
+    builds = [farmstream.Build(i, packages[rank], 1) for i, rank in enumerate([0, 0, 1, 0, 2, 1])]
+    kinds = farmstream.replay_kinds(builds, 2)
+    assert kinds["local"] == {"made 2": 2, "made 1": 3, "hit": 1}
+    assert kinds["shared"] == {"made 2": 1, "made 1": 2, "pulled": 2, "hit": 1}
+
+
 def test_layers_pulled_counts_the_shared_caches_notes_only():
     pulled = ("[koji-adjutant] reusing cached buildroot adjutant-x-1, pulled from the shared cache "
               "127.0.0.1:5000/farm: no dependency installation\n")

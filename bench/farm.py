@@ -31,10 +31,13 @@ shared cache's registry moved (pushed: its blob storage's growth; pulled:
 the blobs it served, from its access log). Then the shared/local ratio of
 dependency time against the goal (at most 1/3), and the hit rate of one
 builder that took every build, from a replay of the stream through a set.
-Two more replays (farmstream.replay_farm) bound and extend the measurement:
-the layers an ideal shared cache would make for this stream against
-per-builder caches, and the registry's load at --project builders (as many
-builds each as here) with this run's layer sizes. --first-alone starts the
+Replays of the stream (farmstream.py) bound and extend the measurement:
+each mode's builds by kind (made 2 layers, made 1, pulled, hit) with their
+median times, and the ideal replay's builds priced at those medians (the
+best ratio this stream allows on this machine); the layers an ideal shared
+cache would make for this stream against per-builder caches; and the
+registry's load at --project builders (as many builds each as here) with
+this run's layer sizes. --first-alone starts the
 other builds only when the first is done, so that one builder makes the
 group layer and the others can pull it (docs/performance.md, "A farm").
 

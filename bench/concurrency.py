@@ -87,13 +87,6 @@ def run_workers(bench: Bench, store: Path, srpm: Path, repo: Path, workers: int,
     return window, sum(value for _, value in window.outcomes)
 
 
-def describe(workers: int, window: Window, builds: int) -> str:
-    return (f"{workers} worker{'s' if workers > 1 else ' '}: {builds / window.seconds * 60:5.2f} builds/min, "
-            f"{window.seconds * workers / builds:6.2f} s per build{' per worker' if workers > 1 else ''}, "
-            f"{window.busy / builds:6.2f} CPU-s per build (podman {window.podman / builds:.3f}), "
-            f"machine {window.busy_share:.0%} busy")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--builds", type=int, default=4, help="builds per worker in each run (default 4)")
@@ -133,8 +126,8 @@ def main() -> int:
             alone, side_by_side = one.seconds / one_builds, two.busy / two_builds
             cores = len(os.sched_getaffinity(0))
             print(f"{args.sample}: bare rpmbuild -bb {bare:.2f} s; warm build-local, {args.builds} builds per worker")
-            print(describe(1, one, one_builds))
-            print(describe(2, two, two_builds))
+            print(one.summary(1, one_builds, "build"))
+            print(two.summary(2, two_builds, "build"))
             print(f"ratio 2/1: {ratio:.2f}x = {cores} cores x {two.busy_share:.3f} busy x {alone:.2f} s per build "
                   f"alone / {side_by_side:.2f} CPU-s per build side by side; "
                   f"goal >= {GOAL}x: {'met' if ratio >= GOAL else 'not met'}")

@@ -68,11 +68,7 @@ def measure(socket: str, labels: dict[str, str], command: list[str], workers: in
     cycles = sum(value for _, value in window.outcomes)
     if not cycles:
         raise RuntimeError("no cycle finished in the window")
-    rate = cycles / window.seconds * 60
-    return rate, (f"{workers} worker{'s' if workers > 1 else ' '}: {rate:6.1f} cycles/min, "
-            f"{window.seconds / cycles * workers:.3f} s wall per cycle per worker, "
-            f"{window.busy / cycles:.3f} CPU-s per cycle (podman {window.podman / cycles:.3f}), "
-            f"machine busy {window.busy_share:.0%}")
+    return cycles / window.seconds * 60, window.summary(workers, cycles, "cycle")
 
 
 def main() -> int:

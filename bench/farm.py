@@ -74,6 +74,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # tests.e2e.harness, tests.registry
 
 import koji  # noqa: E402 - after the path above, as the imports below
+from buildlocal import progress, raise_interrupt  # noqa: E402
 from farmmetrics import (  # noqa: E402
     ModeResult,
     Outcome,
@@ -107,10 +108,6 @@ TAG = "farm-build"
 CACHE_NAMESPACE = "farm-cache"
 BUILD_TIMEOUT = 1800.0
 GOAL_RATIO = 1 / 3
-
-
-def progress(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 # -- the farm's fixed parts: heavy repo, hub, registry with the base image, storages --------------
@@ -504,10 +501,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(*_args) -> None:
-    raise KeyboardInterrupt
-
-
 def machine_note(load: float) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "?")
@@ -567,7 +560,7 @@ def main() -> int:
     print("$ " + shlex.join([Path(sys.executable).name, *sys.argv]), flush=True)
     print(machine_note(os.getloadavg()[0]), flush=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # unwind into the cleanup, as on Ctrl-C
+    signal.signal(signal.SIGTERM, raise_interrupt)  # unwind into the cleanup, as on Ctrl-C
     os.umask(0o022)
     workdir = Path(tempfile.mkdtemp(prefix="adjutant-farm-"))
     workdir.chmod(0o755)  # the containers' root (a subordinate id) reads the repo under it

@@ -65,6 +65,14 @@ class Window:
         """The share of all cores that was busy."""
         return self.busy / self.seconds / len(os.sched_getaffinity(0))
 
+    def summary(self, workers: int, count: int, unit: str) -> str:
+        """The window in one line, per unit of work done (a build, a container cycle): the rate,
+        the wall and CPU seconds each took, podman's share, and how busy the machine was."""
+        return (f"{workers} worker{'s' if workers > 1 else ' '}: {count / self.seconds * 60:6.2f} {unit}s/min, "
+                f"{self.seconds * workers / count:6.3f} s per {unit} per worker, "
+                f"{self.busy / count:6.3f} CPU-s per {unit} (podman {self.podman / count:.3f}), "
+                f"machine {self.busy_share:.0%} busy")
+
 
 def measure_window(target: Callable, argument_lists: Sequence[tuple], timeout: float) -> Window:
     """Run ``target(*arguments, start_at, stop, results)`` in one process per argument list (see

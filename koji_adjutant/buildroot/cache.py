@@ -82,12 +82,13 @@ class BuildrootCache:
         image = self._shared.fetch(self._manager, name, layer, base, image_ref(name))
         if image is None:
             return None
-        return environment_of(description_of(image) or {}, image, self._own_size(image, layer, base), base,
-                              origin=self._shared.registry)
+        return environment_of(description_of(image) or {}, image, self._own_size(image, self._parent(layer), base),
+                              base, origin=self._shared.registry)
 
     def _make(self, name: str, layer: Layer, base: ImageInfo, make: MakeLayer) -> Environment:
         ref = image_ref(name)
-        made_from = description_of(self._manager.image_info(layer.parent.ref)) if layer.parent else None
+        parent = self._parent(layer)
+        made_from = description_of(parent)
         described: list[dict] = []  # the description the image was committed with
 
         def labels(installed: list[InstalledPackage]) -> dict[str, str]:
@@ -97,16 +98,20 @@ class BuildrootCache:
         with Resources() as resources:
             resources.on_failure(f"remove the unfinished image {ref}", lambda: self._manager.remove_image(ref))
             _installed, image = make(ref, labels)
-        return environment_of(described[-1], image, self._own_size(image, layer, base), base, origin=ORIGIN_BUILT)
+        return environment_of(described[-1], image, self._own_size(image, parent, base), base, origin=ORIGIN_BUILT)
 
-    def _own_size(self, image: ImageInfo, layer: Layer, base: ImageInfo) -> int:
+    def _parent(self, layer: Layer) -> ImageInfo | None:
+        """The image of the layer's parent; None for the group layer."""
+        return self._manager.image_info(layer.parent.ref) if layer.parent else None
+
+    def _own_size(self, image: ImageInfo, parent: ImageInfo | None, base: ImageInfo) -> int:
         """What the layer's image adds on disk to the image it was made from (its parent's, or
         the base for the group layer). A layer pulled from the shared cache may stand on another
         builder's copy of its parent: then everything above the base is its own."""
-        parent = self._manager.image_info(layer.parent.ref) if layer.parent else None
-        shares_parent = parent is not None and parent.layers and image.layers[:-1] == parent.layers
-        made_from = parent.ref if parent is not None and shares_parent else base.ref
-        return max(self._manager.layers_size(image.ref) - self._manager.layers_size(made_from), 0)
+        made_from = base
+        if parent is not None and parent.layers and image.layers[:-1] == parent.layers:
+            made_from = parent
+        return max(self._manager.layers_size(image.ref) - self._manager.layers_size(made_from.ref), 0)
 
     def recall(self, key: str, base: ImageInfo, looked_up: BuildrootImage) -> BuildrootImage | None:
         """The image a resolution remembered under ``key`` led to, if it is still usable; marked

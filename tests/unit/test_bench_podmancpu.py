@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests import benchscripts
 
-
-def _load():
-    # bench/ is not a package; load the module as "podmancpu", as its sibling scripts import it
-    if "podmancpu" in sys.modules:
-        return sys.modules["podmancpu"]
-    spec = importlib.util.spec_from_file_location("podmancpu", REPO_ROOT / "bench" / "podmancpu.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["podmancpu"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-podmancpu = _load()
+podmancpu = benchscripts.load("podmancpu")
 USER, SUBORDINATE, OTHER = 1004, 231072, 1003
 
 

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import random
 import shutil
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests import benchscripts
 
-
-def _load():
-    # bench/ is not a package; load the script as the module "make_heavy_repo"
-    # (registered, so dataclasses and the build worker processes find it).
-    if "make_heavy_repo" in sys.modules:
-        return sys.modules["make_heavy_repo"]
-    spec = importlib.util.spec_from_file_location("make_heavy_repo", REPO_ROOT / "bench" / "make_heavy_repo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_heavy_repo"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mhr = _load()
+mhr = benchscripts.load("make_heavy_repo")
 
 
 def _reachable(plan) -> set[str]:
